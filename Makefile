@@ -1,0 +1,39 @@
+# `make run`  - install into .venv, prepare the models, run the main job
+# `make test` - install into .venv, prepare the models, run ruff, mypy and the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CLEARSIGHT_DATA ?= ../shared/data
+export CLEARSIGHT_DATA
+
+.PHONY: install models run test lint typecheck bench clean
+
+$(BIN)/clearsight: pyproject.toml
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq npm)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/clearsight models
+
+models: $(BIN)/clearsight
+	$(BIN)/clearsight models prepare
+
+run: install
+	$(BIN)/clearsight detect $(CLEARSIGHT_DATA)/faces/insightface/t1.jpg --draw out/t1_faces.png
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/face_pipeline.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

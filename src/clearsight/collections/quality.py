@@ -1,0 +1,49 @@
+"""QualityFilter for IndexFaces and the searches: which faces are too poor to index or search.
+
+Levels follow Rekognition (NONE, AUTO, LOW, MEDIUM, HIGH); AUTO is MEDIUM. Each face gets every
+reason it fails, in Rekognition's reason names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidParameterException
+
+LEVELS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
+
+# level: (max |yaw| or |pitch|, min brightness, min sharpness, min confidence, min box side px)
+_RULES: dict[str, tuple[float, float, float, float, float]] = {
+    "LOW": (60.0, 8.0, 5.0, 65.0, 16.0),
+    "MEDIUM": (50.0, 15.0, 10.0, 75.0, 24.0),
+    "HIGH": (35.0, 25.0, 25.0, 85.0, 40.0),
+}
+
+
+def level(value: Any, default: str) -> str:
+    if value is None:
+        return default
+    if value not in LEVELS:
+        raise InvalidParameterException(f"QualityFilter must be one of {', '.join(LEVELS)}, got {value!r}")
+    return "MEDIUM" if value == "AUTO" else str(value)
+
+
+def reasons(detail: dict[str, Any], width: int, height: int, quality_filter: str) -> list[str]:
+    if quality_filter == "NONE":
+        return []
+    max_angle, brightness, sharpness, confidence, side = _RULES[quality_filter]
+    out = []
+    pose, q, box = detail["Pose"], detail["Quality"], detail["BoundingBox"]
+    if max(abs(pose["Yaw"]), abs(pose["Pitch"])) > max_angle:
+        out.append("EXTREME_POSE")
+    if q["Brightness"] < brightness:
+        out.append("LOW_BRIGHTNESS")
+    if q["Sharpness"] < sharpness:
+        out.append("LOW_SHARPNESS")
+    if detail["Confidence"] < confidence:
+        out.append("LOW_CONFIDENCE")
+    if min(box["Width"] * width, box["Height"] * height) < side:
+        out.append("SMALL_BOUNDING_BOX")
+    if len(out) >= 2:
+        out.append("LOW_FACE_QUALITY")
+    return out

@@ -1,0 +1,167 @@
+"""User operations: a user is a set of up to 100 faces of one person in a collection.
+
+Searching users scores each user by its best-matching face (the maximum Similarity over the
+user's faces), so a user with several enrolled photos is found from any of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidParameterException, ResourceNotFoundException, ServiceQuotaExceededException
+from ..images import ImageInput
+from . import validation
+from .service import Collections
+
+MAX_FACES_PER_USER = 100
+
+
+class Users:
+    def __init__(self, collections: Collections) -> None:
+        self.c = collections
+        self.store = collections.store
+
+    def create_user(self, *, collection_id: str, user_id: str, client_request_token: str | None = None
+                    ) -> dict[str, Any]:
+        cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        self.store.create_user(cid, uid)
+        return {}
+
+    def delete_user(self, *, collection_id: str, user_id: str, client_request_token: str | None = None
+                    ) -> dict[str, Any]:
+        cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        self.store.delete_user(cid, uid)
+        return {}
+
+    def list_users(self, *, collection_id: str, max_results: int | None = None, next_token: str | None = None
+                   ) -> dict[str, Any]:
+        cid = validation.collection_id(collection_id)
+        self.store.collection(cid)
+        limit = validation.int_range("MaxResults", max_results, 1, 500, 500)
+        listing = f"users:{cid}"
+        rows = self.store.users(cid, after=self.c.paginator.after(listing, next_token), limit=limit + 1)
+        out: dict[str, Any] = {"Users": [{"UserId": u, "UserStatus": "ACTIVE"} for u in rows[:limit]]}
+        if len(rows) > limit:
+            out["NextToken"] = self.c.paginator.token(listing, rows[limit - 1])
+        return out
+
+    def _require_user(self, cid: str, uid: str) -> None:
+        self.store.collection(cid)
+        if not self.store.user_exists(cid, uid):
+            raise ResourceNotFoundException(f"user {uid!r} does not exist in collection {cid!r}")
+
+    def associate_faces(self, *, collection_id: str, user_id: str, face_ids: list[str],
+                        user_match_threshold: float | None = None, client_request_token: str | None = None
+                        ) -> dict[str, Any]:
+        cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        fids = validation.face_ids(face_ids, most=100)
+        threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 75.0)
+        with self.c._lock:
+            self._require_user(cid, uid)
+            current = self.store.faces(cid, user_id=uid, limit=MAX_FACES_PER_USER + 1)
+            rows = {r.face_id: r for r in self.store.faces(cid, face_ids=fids, limit=len(fids))}
+            vectors = self.store.face_vectors(cid, [r.face_id for r in current] + list(rows))
+            user_vecs = [vectors[r.face_id] for r in current if r.face_id in vectors]
+            associated, failed = [], []
+            for f in fids:
+                row = rows.get(f)
+                if row is None:
+                    failed.append({"FaceId": f, "UserId": uid, "Reasons": ["FACE_NOT_FOUND"]})
+                    continue
+                if row.user_id == uid:
+                    associated.append(f)
+                    continue
+                if row.user_id is not None:
+                    failed.append({"FaceId": f, "UserId": uid, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]})
+                    continue
+                if user_vecs:
+                    sim = float(np.max(self.c.engine.calibration.similarity(np.array(user_vecs) @ vectors[f])))
+                    if sim < threshold:
+                        failed.append({"FaceId": f, "UserId": uid, "Confidence": round(sim, 3),
+                                       "Reasons": ["LOW_MATCH_CONFIDENCE"]})
+                        continue
+                associated.append(f)
+                user_vecs.append(vectors[f])
+            new = [f for f in associated if rows[f].user_id != uid]
+            if len(current) + len(new) > MAX_FACES_PER_USER:
+                raise ServiceQuotaExceededException(
+                    f"user {uid!r} would have {len(current) + len(new)} faces; the limit is {MAX_FACES_PER_USER}")
+            self.store.set_face_users(cid, new, uid)
+        return {"AssociatedFaces": [{"FaceId": f} for f in associated], "UnsuccessfulFaceAssociations": failed,
+                "UserStatus": "ACTIVE"}
+
+    def disassociate_faces(self, *, collection_id: str, user_id: str, face_ids: list[str],
+                           client_request_token: str | None = None) -> dict[str, Any]:
+        cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        fids = validation.face_ids(face_ids, most=100)
+        with self.c._lock:
+            self._require_user(cid, uid)
+            rows = {r.face_id: r for r in self.store.faces(cid, face_ids=fids, limit=len(fids))}
+            done, failed = [], []
+            for f in fids:
+                row = rows.get(f)
+                if row is None:
+                    failed.append({"FaceId": f, "UserId": uid, "Reasons": ["FACE_NOT_FOUND"]})
+                elif row.user_id != uid:
+                    failed.append({"FaceId": f, "UserId": uid, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]})
+                else:
+                    done.append(f)
+            self.store.set_face_users(cid, done, None)
+        return {"DisassociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceDisassociations": failed,
+                "UserStatus": "ACTIVE"}
+
+    def _user_matches(self, cid: str, queries: list[np.ndarray], threshold: float, max_users: int,
+                      exclude_user: str | None) -> list[dict[str, Any]]:
+        best: dict[str, float] = {}
+        for q in queries:
+            hits = self.c.search_vector(cid, q, threshold=threshold, k=4096)
+            rows = {r.face_id: r for r in self.store.faces(cid, face_ids=[h.face_id for h, _ in hits],
+                                                            limit=len(hits))} if hits else {}
+            for h, sim in hits:
+                row = rows.get(h.face_id)
+                if row is None or row.user_id is None or row.user_id == exclude_user:
+                    continue
+                best[row.user_id] = max(best.get(row.user_id, 0.0), sim)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:max_users]
+        return [{"Similarity": round(s, 5), "User": {"UserId": u, "UserStatus": "ACTIVE"}} for u, s in ranked]
+
+    def search_users(self, *, collection_id: str, user_id: str | None = None, face_id: str | None = None,
+                     user_match_threshold: float | None = None, max_users: int | None = None) -> dict[str, Any]:
+        cid = validation.collection_id(collection_id)
+        version = self.c._collection_model(cid)
+        if (user_id is None) == (face_id is None):
+            raise InvalidParameterException("give exactly one of UserId or FaceId")
+        threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 80.0)
+        k = validation.int_range("MaxUsers", max_users, 1, 500, 500)
+        out: dict[str, Any] = {"FaceModelVersion": version}
+        if face_id is not None:
+            fid = validation.face_id(face_id)
+            vec = self.store.face_vectors(cid, [fid]).get(fid)
+            if vec is None:
+                raise ResourceNotFoundException(f"face {fid} does not exist in collection {cid!r}")
+            queries, exclude = [vec], None
+            out["SearchedFace"] = {"FaceId": fid}
+        else:
+            uid = validation.user_id(user_id)
+            self._require_user(cid, uid)
+            faces = self.store.faces(cid, user_id=uid, limit=MAX_FACES_PER_USER)
+            queries = list(self.store.face_vectors(cid, [r.face_id for r in faces]).values())
+            exclude = uid
+            out["SearchedUser"] = {"UserId": uid}
+        out["UserMatches"] = self._user_matches(cid, queries, threshold, k, exclude)
+        return out
+
+    def search_users_by_image(self, *, collection_id: str, image: ImageInput, user_match_threshold: float | None = None,
+                              max_users: int | None = None, quality_filter: str | None = None) -> dict[str, Any]:
+        cid = validation.collection_id(collection_id)
+        version = self.c._collection_model(cid)
+        threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 80.0)
+        k = validation.int_range("MaxUsers", max_users, 1, 500, 500)
+        img, face, detail, others = self.c.probe(image, quality_filter)
+        matches = self._user_matches(cid, [face.embedding], threshold, k, None)
+        unsearched = [{"FaceDetails": self.c.engine.faces.face_detail(img.rgb, f, "DEFAULT"),
+                       "Reasons": ["FACE_NOT_LARGEST"]} for f in others]
+        return {"UserMatches": matches, "FaceModelVersion": version, "SearchedFace": {"FaceDetail": detail},
+                "UnsearchedFaces": unsearched}

@@ -1,0 +1,158 @@
+"""The face pipeline: detect -> landmarks -> align -> embed, and Rekognition FaceDetails.
+
+``FaceAnalyzer`` owns the models (each loaded once, lazily, on first use) and turns an RGB
+image into :class:`Face` objects. The fused embedding concatenates the unit MobileFaceNet and
+dlib ResNet vectors scaled by sqrt(weight), so its inner product is the weighted sum of the
+two networks' cosine similarities and it stays a unit vector (collections search it as is).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import geometry
+from .calibration import Calibration
+from .models.detector import Detection, YuNetDetector
+from .models.embedders import DlibResNetEmbedder, MobileFaceNetEmbedder
+from .models.landmarks import ShapePredictor, eye_aspect_ratio, five_from_68, mouth_aspect_ratio
+from .models.registry import CARDS, locate
+from .models.verifier import ONetVerifier
+from .settings import Settings
+
+CANDIDATE_SCORE = 0.5  # YuNet score from which a candidate goes to the O-Net verifier
+YUNET_TOP = 0.95  # YuNet's scores saturate around here
+EAR_OPEN = 0.21  # eye aspect ratio above which eyes count as open
+MAR_OPEN = 0.12  # inner-mouth aspect ratio above which the mouth counts as open
+
+
+@dataclass
+class Face:
+    """One detected face, in pixel coordinates of the (orientation-corrected) image."""
+
+    box: np.ndarray
+    score: float
+    points: np.ndarray  # (5, 2) alignment landmarks, ArcFace order
+    embedding: np.ndarray | None = None
+    points68: np.ndarray | None = None
+
+
+class FaceAnalyzer:
+    def __init__(self, settings: Settings, calibration: Calibration) -> None:
+        self.settings = settings
+        self.calibration = calibration
+        self._model_dir = Path(settings.model_dir)
+        self._lock = threading.Lock()  # dlib objects are not safe to share across threads
+
+    # --- models, each loaded once on first use -------------------------------------------
+    @cached_property
+    def detector(self) -> YuNetDetector:
+        return YuNetDetector(
+            max_side=self.settings.detection_max_side,
+            min_confidence=self.settings.detection_min_confidence,
+        )
+
+    @cached_property
+    def verifier(self) -> ONetVerifier:
+        card = CARDS["mtcnn-onet"]
+        return ONetVerifier(card, locate(card, self._model_dir, verify=True), threads=1)
+
+    @cached_property
+    def shape5(self) -> ShapePredictor:
+        return ShapePredictor(locate(CARDS["dlib-shape5"], self._model_dir))
+
+    @cached_property
+    def shape68(self) -> ShapePredictor:
+        return ShapePredictor(locate(CARDS["dlib-shape68"], self._model_dir))
+
+    @cached_property
+    def mobilefacenet(self) -> MobileFaceNetEmbedder:
+        card = CARDS["mobilefacenet"]
+        path = locate(card, self._model_dir, verify=True)
+        return MobileFaceNetEmbedder(card, path, threads=self.settings.cpu_threads, flip=True)
+
+    @cached_property
+    def resnet(self) -> DlibResNetEmbedder:
+        card = CARDS["dlib-resnet"]
+        return DlibResNetEmbedder(card, locate(card, self._model_dir))
+
+    # --- pipeline -------------------------------------------------------------------------
+    def detect(self, rgb: np.ndarray, *, max_faces: int | None = None) -> list[Face]:
+        """Faces, largest first, at most ``max_faces`` (default: the max_faces setting).
+
+        YuNet proposes candidates; O-Net verifies them. A face's confidence is the mean of the
+        two (YuNet's score rescaled to 0-1, O-Net's face probability)."""
+        limit = self.settings.max_faces if max_faces is None else max_faces
+        candidates: list[Detection] = self.detector.detect_any_orientation(rgb, min_confidence=CANDIDATE_SCORE)
+        probs = self.verifier.face_probability(rgb, [d.box for d in candidates], [d.angle for d in candidates])
+        faces = []
+        for d, p in zip(candidates, probs):
+            confidence = (min(1.0, d.score / YUNET_TOP) + float(p)) / 2
+            if confidence >= self.settings.detection_min_confidence:
+                faces.append(Face(d.box, confidence, d.landmarks))
+        faces.sort(key=lambda f: -float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
+        return faces[:limit]
+
+    def add_points68(self, rgb: np.ndarray, faces: list[Face]) -> None:
+        with self._lock:
+            for f in faces:
+                if f.points68 is None:
+                    f.points68 = self.shape68.points(rgb, f.box)
+
+    def embed(self, rgb: np.ndarray, faces: list[Face]) -> None:
+        """Fill ``face.embedding`` (the fused unit vector) for every face, one batch per network."""
+        todo = [f for f in faces if f.embedding is None]
+        if not todo:
+            return
+        recipe = self.calibration.recipe
+        if recipe.align_with_68:
+            self.add_points68(rgb, todo)
+            points = [five_from_68(f.points68) for f in todo if f.points68 is not None]
+        else:
+            points = [f.points for f in todo]
+        parts = [np.sqrt(recipe.weight_mobilefacenet) * self.mobilefacenet.embed(rgb, points)]
+        if recipe.weight_resnet > 0:
+            with self._lock:
+                shapes = [self.shape5.shape(rgb, f.box) for f in todo]
+                vecs = self.resnet.embed(rgb, shapes)
+            parts.append(np.sqrt(recipe.weight_resnet) * vecs)
+        fused = np.concatenate(parts, axis=1).astype(np.float32)
+        for f, v in zip(todo, fused, strict=False):
+            f.embedding = v
+
+    # --- Rekognition shapes ---------------------------------------------------------------
+    def face_detail(self, rgb: np.ndarray, face: Face, attributes: str) -> dict[str, Any]:
+        h, w = rgb.shape[:2]
+        detail: dict[str, Any] = {
+            "BoundingBox": geometry.bounding_box(face.box, w, h),
+            "Landmarks": geometry.landmarks(face.points, w, h),
+            "Pose": geometry.pose(face.points),
+            "Quality": geometry.quality(rgb, face.box),
+            "Confidence": round(100.0 * face.score, 3),
+        }
+        if attributes == "ALL":
+            self.add_points68(rgb, [face])
+            assert face.points68 is not None
+            detail.update(open_state(face.points68))
+        return detail
+
+
+def open_state(points68: np.ndarray) -> dict[str, Any]:
+    """EyesOpen / MouthOpen from 68-point landmark aspect ratios, with a margin-based
+    confidence (50 at the threshold, rising towards 100 with distance from it)."""
+    ear = eye_aspect_ratio(points68)
+    mar = mouth_aspect_ratio(points68)
+
+    def verdict(value: float, threshold: float, spread: float) -> dict[str, Any]:
+        margin = min(1.0, abs(value - threshold) / spread)
+        return {"Value": bool(value > threshold), "Confidence": round(50.0 + 50.0 * margin, 3)}
+
+    return {
+        "EyesOpen": verdict(ear, EAR_OPEN, 0.1),
+        "MouthOpen": verdict(mar, MAR_OPEN, 0.15),
+    }

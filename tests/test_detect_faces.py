@@ -1,0 +1,100 @@
+"""DetectFaces on real photos with the real models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from clearsight import detect_faces
+from clearsight.errors import InvalidImageFormatException
+
+from .conftest import data_path
+
+
+def _faces(path: Any, attributes: str = "DEFAULT") -> list[dict[str, Any]]:
+    return list(detect_faces(path, attributes=attributes)["FaceDetails"])
+
+
+def test_group_photo_finds_all_six_faces() -> None:
+    faces = _faces(data_path("faces", "insightface", "t1.jpg"))
+    assert len(faces) == 6
+    areas = [f["BoundingBox"]["Width"] * f["BoundingBox"]["Height"] for f in faces]
+    assert areas == sorted(areas, reverse=True), "largest face first"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [("faces", "insightface", "crop", "no_face.png"), ("faces", "dlib_boxes", "dogs.jpg"),
+     ("faces", "compreface", "sample_images", "017_0.jpg")],
+)
+def test_no_face(parts: tuple[str, ...]) -> None:
+    assert _faces(data_path(*parts)) == []
+
+
+def test_shape_ranges_and_landmark_order() -> None:
+    faces = _faces(data_path("faces", "face_recognition", "obama.jpg"))
+    assert len(faces) == 1
+    f = faces[0]
+    assert set(f) == {"BoundingBox", "Landmarks", "Pose", "Quality", "Confidence"}
+    box = f["BoundingBox"]
+    assert all(0.0 <= box[k] <= 1.0 for k in ("Width", "Height", "Left", "Top"))
+    assert box["Left"] + box["Width"] <= 1.0 + 1e-6
+    assert 0 < f["Confidence"] <= 100
+    lm = {p["Type"]: p for p in f["Landmarks"]}
+    assert list(lm) == ["eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight"]
+    assert all(0.0 <= p["X"] <= 1.0 and 0.0 <= p["Y"] <= 1.0 for p in lm.values())
+    assert lm["eyeLeft"]["X"] < lm["eyeRight"]["X"]
+    assert lm["mouthLeft"]["X"] < lm["mouthRight"]["X"]
+    assert max(lm["eyeLeft"]["Y"], lm["eyeRight"]["Y"]) < lm["nose"]["Y"]
+    assert lm["nose"]["Y"] < min(lm["mouthLeft"]["Y"], lm["mouthRight"]["Y"])
+    # landmarks inside the box
+    for p in lm.values():
+        assert box["Left"] <= p["X"] <= box["Left"] + box["Width"]
+        assert box["Top"] <= p["Y"] <= box["Top"] + box["Height"]
+    assert 0 <= f["Quality"]["Brightness"] <= 100 and 0 <= f["Quality"]["Sharpness"] <= 100
+    assert abs(f["Pose"]["Roll"]) < 20 and abs(f["Pose"]["Yaw"]) < 30
+
+
+def test_never_infers_demographics_or_emotion() -> None:
+    f = _faces(data_path("faces", "face_recognition", "obama.jpg"), "ALL")[0]
+    for key in ("Gender", "AgeRange", "Emotions", "Smile", "Beard", "Mustache"):
+        assert key not in f
+    assert f["EyesOpen"]["Value"] is True
+    assert 50 <= f["EyesOpen"]["Confidence"] <= 100
+    assert isinstance(f["MouthOpen"]["Value"], bool)
+
+
+@pytest.mark.parametrize("name,roll", [("r0.jpg", 0), ("r90.jpg", 90), ("r180.jpg", 180), ("r270.jpg", -90)])
+def test_rotated_images(name: str, roll: float) -> None:
+    faces = _faces(data_path("faces", "insightface", "bulk", name))
+    assert len(faces) == 1
+    got = faces[0]["Pose"]["Roll"]
+    assert abs((got - roll + 180) % 360 - 180) < 20, f"Roll {got} for {name}"
+
+
+def test_pose_signs() -> None:
+    def pose(name: str) -> dict[str, float]:
+        (face,) = _faces(data_path("faces", "insightface", "pose", name))
+        return dict(face["Pose"])
+
+    assert pose("left_face.jpeg")["Yaw"] < -20
+    assert pose("right_face.png")["Yaw"] > 20
+    assert pose("rise_face.jpeg")["Pitch"] > pose("lower_face.jpeg")["Pitch"] + 5
+    assert pose("left_wryneck.png")["Roll"] < -10
+    assert pose("right_wryneck.png")["Roll"] > 10
+
+
+def test_bytes_and_path_agree() -> None:
+    path = data_path("faces", "face_recognition", "biden.jpg")
+    assert _faces(path) == _faces(path.read_bytes())
+
+
+def test_bad_attributes_and_bad_image() -> None:
+    from clearsight.errors import InvalidParameterException
+
+    path = data_path("faces", "face_recognition", "biden.jpg")
+    with pytest.raises(InvalidParameterException, match="DEFAULT or ALL"):
+        detect_faces(path, attributes="GENDER")
+    with pytest.raises(InvalidImageFormatException):
+        detect_faces(data_path("faces", "compreface", "formats", "truncated.jpg"))

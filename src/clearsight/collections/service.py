@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidParameterException, ResourceNotFoundException
+from ..faces import Face
 from ..geometry import bounding_box
 from ..images import ImageInput
 from . import quality, validation
@@ -171,7 +172,7 @@ class Collections:
         faces = self.engine.faces.detect(img.rgb)
         details = [self.engine.faces.face_detail(img.rgb, f, attrs) for f in faces]
         unindexed: list[dict[str, Any]] = []
-        keep = []
+        keep: list[tuple[Face, dict[str, Any]]] = []
         for face, detail in zip(faces, details):
             why = quality.reasons(detail, img.width, img.height, qf)
             if why:
@@ -189,13 +190,9 @@ class Collections:
             self.store.add_faces(collection_id, new)
             idx.add([n.face_id for n in new], np.array([n.vector for n in new], np.float32).reshape(len(new), -1))
             self._changed(collection_id, len(new))
-        records = []
-        for n, (_, detail) in zip(new, keep):
-            face = {"FaceId": n.face_id, "BoundingBox": n.bbox, "ImageId": image_id, "Confidence": n.confidence,
-                    "IndexFacesModelVersion": version}
-            if ext is not None:
-                face["ExternalImageId"] = ext
-            records.append({"Face": face, "FaceDetail": detail})
+        records = [{"Face": face_record(FaceRow(n.face_id, collection_id, image_id, ext, n.bbox, n.confidence,
+                                                None, 0.0), version), "FaceDetail": detail}
+                   for n, (_, detail) in zip(new, keep)]
         return {"FaceRecords": records, "FaceModelVersion": version, "UnindexedFaces": unindexed}
 
     def list_faces(self, *, collection_id: str, next_token: str | None = None, max_results: int | None = None,
@@ -290,7 +287,7 @@ class Collections:
         version = self._collection_model(collection_id)
         k = validation.int_range("MaxFaces", max_faces, 1, 4096, 80)
         t = validation.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
-        img, face, detail, _ = self.probe(image, quality_filter)
+        _, face, detail, _ = self.probe(image, quality_filter)
         hits = self.search_vector(collection_id, face.embedding, threshold=t, k=k)
         return {"SearchedFaceBoundingBox": detail["BoundingBox"], "SearchedFaceConfidence": detail["Confidence"],
                 "FaceMatches": self._matches(collection_id, version, hits), "FaceModelVersion": version}

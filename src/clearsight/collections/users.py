@@ -64,7 +64,8 @@ class Users:
             rows = {r.face_id: r for r in self.store.faces(cid, face_ids=fids, limit=len(fids))}
             vectors = self.store.face_vectors(cid, [r.face_id for r in current] + list(rows))
             user_vecs = [vectors[r.face_id] for r in current if r.face_id in vectors]
-            associated, failed = [], []
+            associated: list[str] = []
+            failed: list[dict[str, Any]] = []
             for f in fids:
                 row = rows.get(f)
                 if row is None:
@@ -79,7 +80,7 @@ class Users:
                 if user_vecs:
                     sim = float(np.max(self.c.engine.calibration.similarity(np.array(user_vecs) @ vectors[f])))
                     if sim < threshold:
-                        failed.append({"FaceId": f, "UserId": uid, "Confidence": round(sim, 3),
+                        failed.append({"FaceId": f, "UserId": uid, "Confidence": float(round(sim, 3)),
                                        "Reasons": ["LOW_MATCH_CONFIDENCE"]})
                         continue
                 associated.append(f)

@@ -27,7 +27,6 @@ class ONetVerifier:
     def crops(self, rgb: np.ndarray, boxes: list[np.ndarray], angles: list[int]) -> np.ndarray:
         size = (self.card.input_size or (48, 48))[0]
         out = np.zeros((len(boxes), size, size, 3), np.float32)
-        h, w = rgb.shape[:2]
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             side = max(x2 - x1, y2 - y1)
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2

@@ -4,8 +4,11 @@ tests all build. Its methods are the operations, with Rekognition names and resp
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from typing import Any
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +17,10 @@ from .errors import InvalidParameterException
 from .faces import Face, FaceAnalyzer
 from .images import DecodedImage, ImageInput, ImageLimits, decode
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .collections.service import Collections
+    from .collections.users import Users
 
 ATTRIBUTE_CHOICES = ("DEFAULT", "ALL")
 
@@ -47,11 +54,31 @@ class Engine:
         self.settings = settings or Settings.load(**overrides)
         self.calibration = Calibration.load(model=self.settings.face_model or None)
         self.faces = FaceAnalyzer(self.settings, self.calibration)
+        self._open_lock = threading.Lock()
         self.limits = ImageLimits(
             max_bytes=self.settings.max_image_bytes,
             max_pixels=self.settings.max_image_pixels,
             min_side=self.settings.min_image_side,
         )
+
+    @cached_property
+    def collections(self) -> Collections:
+        """Collections, faces and face search over the data directory (opened on first use)."""
+        from .collections.service import Collections
+
+        with self._open_lock:
+            return Collections(self, Path(self.settings.data_dir))
+
+    @cached_property
+    def users(self) -> Users:
+        from .collections.users import Users
+
+        return Users(self.collections)
+
+    def close(self) -> None:
+        """Snapshot the vector indexes and close the database (if they were opened)."""
+        if "collections" in self.__dict__:
+            self.collections.close()
 
     @property
     def model_version(self) -> str:

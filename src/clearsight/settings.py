@@ -29,6 +29,11 @@ class Setting:
         return ENV_PREFIX + self.name.upper()
 
 
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "clearsight")
+
+
 def _default_model_dir() -> str:
     return str(Path(sys.prefix) / "share" / "clearsight" / "models")
 
@@ -36,6 +41,8 @@ def _default_model_dir() -> str:
 SETTINGS: tuple[Setting, ...] = (
     Setting("model_dir", str, _default_model_dir(),
             "Folder holding prepared models (ONNX conversions); filled by `clearsight models prepare`."),
+    Setting("data_dir", str, _default_data_dir(),
+            "Where collections live: the SQLite database, vector index snapshots and keys."),
     Setting("data", str, "../shared/data",
             "Folder of the real labelled test data (LFW, faces, COCO, OCR); used by eval, tests and bench."),
     Setting("face_model", str, "",
@@ -110,7 +117,9 @@ def markdown_table() -> str:
             "`clearsight settings --markdown` from `src/clearsight/settings.py`.", "",
             "| setting | environment variable | default | meaning |", "|---|---|---|---|"]
     for s in SETTINGS:
-        default = "`<venv>/share/clearsight/models`" if s.name == "model_dir" else f"`{s.default}`"
+        default = {"model_dir": "`<venv>/share/clearsight/models`",
+                   "data_dir": "`$XDG_DATA_HOME/clearsight` (`~/.local/share/clearsight`)"}.get(
+            s.name, f"`{s.default}`")
         rows.append(f"| {s.name} | `{s.env}` | {default} | {s.help} |")
     return "\n".join(rows) + "\n"
 

@@ -14,9 +14,9 @@ LEVELS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
 
 # level: (max |yaw| or |pitch|, min brightness, min sharpness, min confidence, min box side px)
 _RULES: dict[str, tuple[float, float, float, float, float]] = {
-    "LOW": (60.0, 8.0, 5.0, 65.0, 16.0),
-    "MEDIUM": (50.0, 15.0, 10.0, 75.0, 24.0),
-    "HIGH": (35.0, 25.0, 25.0, 85.0, 40.0),
+    "LOW": (75.0, 8.0, 5.0, 65.0, 16.0),
+    "MEDIUM": (60.0, 15.0, 10.0, 75.0, 24.0),
+    "HIGH": (40.0, 25.0, 25.0, 85.0, 40.0),
 }
 
 

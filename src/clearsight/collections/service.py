@@ -160,7 +160,7 @@ class Collections:
     # --- faces ----------------------------------------------------------------------------
     def index_faces(self, *, collection_id: str, image: ImageInput, external_image_id: str | None = None,
                     detection_attributes: list[str] | None = None, max_faces: int | None = None,
-                    quality_filter: str | None = None) -> dict[str, Any]:
+                    quality_filter: str | None = None, source: str | None = None) -> dict[str, Any]:
         version = self._collection_model(collection_id)
         ext = validation.external_image_id(external_image_id)
         limit = validation.int_range("MaxFaces", max_faces, 1, 100, 100)
@@ -187,8 +187,9 @@ class Collections:
                        round(100.0 * f.score, 3), f.embedding) for f, _ in keep if f.embedding is not None]
         with self._lock:
             idx = self.index(collection_id)
-            self.store.add_faces(collection_id, new)
-            idx.add([n.face_id for n in new], np.array([n.vector for n in new], np.float32).reshape(len(new), -1))
+            self.store.add_faces(collection_id, new, source=source, image_id=image_id)
+            if new:
+                idx.add([n.face_id for n in new], np.stack([n.vector for n in new]).astype(np.float32))
             self._changed(collection_id, len(new))
         records = [{"Face": face_record(FaceRow(n.face_id, collection_id, image_id, ext, n.bbox, n.confidence,
                                                 None, 0.0), version), "FaceDetail": detail}

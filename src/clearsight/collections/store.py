@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS changes (
     face_id TEXT NOT NULL,
     op TEXT NOT NULL CHECK (op IN ('add', 'del'))
 );
+CREATE TABLE IF NOT EXISTS sources (
+    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    PRIMARY KEY (collection_id, source)
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -109,8 +115,11 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        with self._write() as db:
-            db.executescript(SCHEMA)
+        with self._write_lock:
+            try:
+                self.db.executescript(SCHEMA)
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot initialise the database {path}: {exc}") from exc
 
     # --- connections ----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -190,6 +199,7 @@ class Store:
             n = db.execute("SELECT count(*) FROM faces WHERE collection_id=?", (collection_id,)).fetchone()[0]
             db.execute("DELETE FROM faces WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM users WHERE collection_id=?", (collection_id,))
+            db.execute("DELETE FROM sources WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM changes WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
         return int(n)
@@ -200,8 +210,10 @@ class Store:
         return int(faces), int(users)
 
     # --- faces ----------------------------------------------------------------------------
-    def add_faces(self, collection_id: str, faces: Sequence[NewFace]) -> None:
-        """All faces in one transaction: after it returns they survive a crash."""
+    def add_faces(self, collection_id: str, faces: Sequence[NewFace], *, source: str | None = None,
+                  image_id: str = "") -> None:
+        """All faces in one transaction: after it returns they survive a crash. ``source`` (a file
+        path) is recorded in the same transaction, so an interrupted folder index resumes exactly."""
         now = time.time()
         with self._write() as db:
             if not db.execute("SELECT 1 FROM collections WHERE collection_id=?", (collection_id,)).fetchone():
@@ -213,6 +225,11 @@ class Store:
                   f.confidence, now, np.asarray(f.vector, np.float32).tobytes()) for f in faces])
             db.executemany("INSERT INTO changes (collection_id, face_id, op) VALUES (?,?,'add')",
                            [(collection_id, f.face_id) for f in faces])
+            if source is not None:
+                db.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?)", (collection_id, source, image_id))
+
+    def sources(self, collection_id: str) -> set[str]:
+        return {r[0] for r in self._read("SELECT source FROM sources WHERE collection_id=?", (collection_id,))}
 
     def delete_faces(self, collection_id: str, face_ids: Sequence[str]) -> list[str]:
         """Delete the faces that exist; returns their ids."""

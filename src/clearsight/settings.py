@@ -56,9 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Decompression-bomb guard: largest decoded width x height accepted."),
     Setting("min_image_side", int, 80,
             "Smallest width or height accepted, in pixels (Rekognition: 80)."),
-    Setting("detection_max_side", int, 1280,
-            "Images are downscaled so their longest side is at most this before detection; "
-            "larger images are also scanned in overlapping tiles so small faces are kept."),
+    Setting("detection_max_side", int, 640,
+            "Images are downscaled so their longest side is at most this before detection (raise it to "
+            "find smaller faces, at a cost growing with the pixels); images 2.5x larger are also scanned "
+            "in tiles at twice that resolution."),
     Setting("detection_min_confidence", float, 0.75,
             "Face confidence (0-1: the mean of the YuNet score and the O-Net face probability) "
             "below which a candidate is not reported as a face."),

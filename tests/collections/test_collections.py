@@ -126,7 +126,8 @@ def test_restart_rebuilds_and_catches_up(engine, tmp_path: Path) -> None:  # typ
     c2 = Collections(engine, tmp_path)
     idx = c2.index("c")
     assert idx.ids == [second]
-    assert c2.search_faces_by_image(collection_id="c", image=fr("biden.jpg"))["FaceMatches"][0]["Face"]["FaceId"] == second
+    found = c2.search_faces_by_image(collection_id="c", image=fr("biden.jpg"))["FaceMatches"]
+    assert found[0]["Face"]["FaceId"] == second
     c2.close()
     (tmp_path / "index" / "c.idx").write_bytes(b"garbage")  # damaged snapshot: rebuilt from SQLite
     c3 = Collections(engine, tmp_path)

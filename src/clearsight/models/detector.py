@@ -1,8 +1,12 @@
 """YuNet face detection (libfacedetection via the ``yuface`` wheel, weights compiled in).
 
-Large images are downscaled so the longest side is at most ``max_side``; when that shrinks
-the image by more than 1.5x, overlapping tiles at a finer scale are scanned too so small faces
-in big photos survive, and detections from all passes are merged with NMS.
+YuNet's cost grows with the pixel count (the yuface wheel is built without AVX2: ~40 ms for a
+640x480 image here), so images are downscaled so the longest side is at most ``max_side``
+(640 by default: a face of 2% of the image width, Rekognition's documented minimum of 40 px in
+a 1920 px image, is still 13 px there). Photos more than 2.5x larger are also scanned in
+overlapping tiles at twice that resolution so small faces in big photos survive; a 320 px copy
+is scanned too because faces that fill the frame score low at full size. Detections from all
+passes are merged with NMS.
 """
 
 from __future__ import annotations
@@ -90,8 +94,9 @@ class YuNetDetector:
     # (sideways or upside-down photos: YuNet finds them poorly and with wrong landmarks).
     UPRIGHT_CONFIDENCE = 0.9
     COARSE_SIDE = 320
+    TILE_FROM = 2.5  # tile when the image is this many times larger than max_side
 
-    def __init__(self, *, max_side: int = 1280, min_confidence: float = 0.8) -> None:
+    def __init__(self, *, max_side: int = 640, min_confidence: float = 0.8) -> None:
         self.max_side = max_side
         self.min_confidence = min_confidence
 
@@ -117,10 +122,12 @@ class YuNetDetector:
         h, w = bgr.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         dets = self._pass(bgr, scale, 0, 0)
-        if max(h, w) * scale > 2 * self.COARSE_SIDE:
+        confident = max((d.score for d in dets), default=0.0) >= self.UPRIGHT_CONFIDENCE
+        if max(h, w) * scale > 2 * self.COARSE_SIDE and not confident:
             # faces that fill the frame score low at full size: look at a small copy too
             dets = nms(dets + self._pass(bgr, self.COARSE_SIDE / max(h, w), 0, 0))
-        if scale < 1 / 1.5:
+        if scale < 1 / self.TILE_FROM:
+            # big photos: also scan overlapping tiles at twice the resolution for small faces
             dets += self._tiles(bgr, min(1.0, scale * 2.0))
             dets = nms(dets)
         return [d for d in dets if d.score >= floor]

@@ -214,8 +214,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 LFW folds, 500 LFW images for recall")
     parser.add_argument("--only", choices=["accuracy", "speed", "recall"])
     args = parser.parse_args()
-    parts = [f"## Face pipeline\n\nMachine: {machine()}. Script: `bench/face_pipeline.py`"
-             f"{' --quick' if args.quick else ''}.\n"]
+    head = (f"Machine: {machine()}. Script: `bench/face_pipeline.py --only {{part}}`"
+            f"{' --quick' if args.quick else ''}.\n\n")
     if args.only in (None, "speed"):
         from PIL import Image
 
@@ -225,18 +225,17 @@ def main() -> None:
         text = speed({"640x480, 1 face": one, "t1.jpg 1280x886, 6 faces": DATA / "faces" / "insightface" / "t1.jpg"},
                      runs=5 if args.quick else 15)
         print(text)
-        parts.append(text)
+        write_section("face_speed", "## Face pipeline: speed\n\n" + head.format(part="speed") + text)
     if args.only in (None, "recall"):
         text = recall(args.quick)
         print(text)
-        parts.append(text)
+        write_section("face_recall", "## Face detection: recall\n\n" + head.format(part="recall") + text)
     if args.only in (None, "accuracy"):
         text, results = lfw_accuracy(args.quick)
         print(text)
-        parts.append(text)
+        write_section("face_accuracy", "## Face verification: LFW\n\n" + head.format(part="accuracy") + text)
         (ROOT / "out").mkdir(exist_ok=True)
         (ROOT / "out" / "lfw_results.json").write_text(json.dumps(results, indent=1))
-    write_section("face_pipeline" + ("_" + args.only if args.only else ""), "\n".join(parts))
 
 
 if __name__ == "__main__":

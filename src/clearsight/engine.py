@@ -22,21 +22,32 @@ if TYPE_CHECKING:
     from .collections.service import Collections
     from .collections.users import Users
 
-ATTRIBUTE_CHOICES = ("DEFAULT", "ALL")
+
+
+NEVER_INFERRED = ("AGE_RANGE", "GENDER", "EMOTIONS", "SMILE")
+NOT_SUPPORTED = ("BEARD", "MUSTACHE", "EYEGLASSES", "SUNGLASSES", "FACE_OCCLUDED", "EYE_DIRECTION")
 
 
 def parse_attributes(attributes: str | Sequence[str] | None) -> str:
-    """"DEFAULT", "ALL", or Rekognition's list form (["ALL"], ["DEFAULT"]) -> "DEFAULT"|"ALL"."""
+    """Rekognition's Attributes ("DEFAULT", "ALL", ["EYES_OPEN"]...) -> "DEFAULT" or "ALL".
+
+    EYES_OPEN and MOUTH_OPEN select the 68-point pass (like ALL). Age, gender, emotion and smile
+    are refused by design; the other Rekognition attributes are not implemented and say so."""
     if attributes is None:
         return "DEFAULT"
     values = [attributes] if isinstance(attributes, str) else list(attributes)
-    bad = [v for v in values if v not in ATTRIBUTE_CHOICES]
-    if bad or not values:
+    refused = [v for v in values if v in NEVER_INFERRED]
+    if refused:
         raise InvalidParameterException(
-            f"attributes must be DEFAULT or ALL (got {', '.join(map(str, bad)) or 'nothing'}); "
-            "ClearSight never infers age, gender, emotion or ethnicity"
-        )
-    return "ALL" if "ALL" in values else "DEFAULT"
+            f"ClearSight never infers {', '.join(refused)} (by design: see docs/caveats.md); "
+            "use DEFAULT or ALL")
+    unknown = [v for v in values if v not in ("DEFAULT", "ALL", "EYES_OPEN", "MOUTH_OPEN")]
+    if unknown or not values:
+        got = ", ".join(map(str, unknown)) or "nothing"
+        raise InvalidParameterException(
+            f"attributes must be DEFAULT, ALL, EYES_OPEN or MOUTH_OPEN (got {got}); "
+            "ClearSight never infers age, gender, emotion or ethnicity")
+    return "DEFAULT" if values == ["DEFAULT"] else "ALL"
 
 
 def check_threshold(name: str, value: float) -> float:
@@ -99,32 +110,40 @@ class Engine:
         }
 
     def compare_faces(
-        self, source: ImageInput, target: ImageInput, similarity_threshold: float = 80.0
+        self, source_image: ImageInput, target_image: ImageInput, similarity_threshold: float | None = 80.0,
+        quality_filter: str | None = None,
     ) -> dict[str, Any]:
-        threshold = check_threshold("SimilarityThreshold", similarity_threshold)
-        src = self.decode(source)
-        tgt = self.decode(target)
+        """CompareFaces: the largest face of the source against every face of the target."""
+        from .collections import quality
+        from .geometry import bounding_box
+
+        threshold = check_threshold("SimilarityThreshold", 80.0 if similarity_threshold is None
+                                    else similarity_threshold)
+        level = quality.level(quality_filter, "NONE")
+        src = self.decode(source_image)
+        tgt = self.decode(target_image)
         src_faces = self.faces.detect(src.rgb, max_faces=1)
         if not src_faces:
             raise InvalidParameterException("no face was found in the source image")
+        why = quality.reasons(self.faces.face_detail(src.rgb, src_faces[0], "DEFAULT"), src.width, src.height, level)
+        if why:
+            raise InvalidParameterException(f"the source face does not pass QualityFilter {level}: {', '.join(why)}")
         self.faces.embed(src.rgb, src_faces)
-        tgt_faces = self.faces.detect(tgt.rgb)
+        details = [(f, self._compared_face(tgt.rgb, f)) for f in self.faces.detect(tgt.rgb)]
+        details = [(f, d) for f, d in details if not quality.reasons(d, tgt.width, tgt.height, level)]
+        tgt_faces = [f for f, _ in details]
         self.faces.embed(tgt.rgb, tgt_faces)
         sims = self.similarities(src_faces[0], tgt_faces)
         matches, unmatched = [], []
-        for face, sim in sorted(zip(tgt_faces, sims, strict=False), key=lambda p: -p[1]):
-            detail = self._compared_face(tgt.rgb, face)
+        for (_, detail), sim in sorted(zip(details, sims), key=lambda p: -p[1]):
             if sim >= threshold:
                 matches.append({"Similarity": round(float(sim), 4), "Face": detail})
             else:
                 unmatched.append(detail)
         s = src_faces[0]
-        h, w = src.rgb.shape[:2]
-        from .geometry import bounding_box
-
         return {
             "SourceImageFace": {
-                "BoundingBox": bounding_box(s.box, w, h),
+                "BoundingBox": bounding_box(s.box, src.width, src.height),
                 "Confidence": round(100.0 * s.score, 3),
             },
             "FaceMatches": matches,

@@ -24,9 +24,14 @@ ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | np.ndarra
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "ICO", "MPO")
 
 
+class ObjectBytes(bytes):
+    """Image bytes read from object storage (an S3Object): Rekognition allows 15 MB for these."""
+
+
 @dataclass(frozen=True)
 class ImageLimits:
     max_bytes: int = 5 * 1024 * 1024
+    max_object_bytes: int = 15 * 1024 * 1024
     max_pixels: int = 40_000_000
     min_side: int = 80
 
@@ -67,10 +72,9 @@ def read_bytes(image: ImageInput, limits: ImageLimits) -> bytes:
         )
     if not data:
         raise InvalidImageFormatException("the image is empty (0 bytes)")
-    if len(data) > limits.max_bytes:
-        raise ImageTooLargeException(
-            f"the image is {len(data)} bytes; the limit is {limits.max_bytes} bytes"
-        )
+    limit = limits.max_object_bytes if isinstance(image, ObjectBytes) else limits.max_bytes
+    if len(data) > limit:
+        raise ImageTooLargeException(f"the image is {len(data)} bytes; the limit is {limit} bytes")
     return data
 
 

@@ -63,6 +63,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("detection_min_confidence", float, 0.75,
             "Face confidence (0-1: the mean of the YuNet score and the O-Net face probability) "
             "below which a candidate is not reported as a face."),
+    Setting("s3_root", str, "",
+            "Folder whose subfolders stand in for S3 buckets: Image.S3Object {Bucket, Name} is read "
+            "from <s3_root>/<Bucket>/<Name>; empty means <data_dir>/s3."),
+    Setting("max_request_bytes", int, 8 * 1024 * 1024,
+            "Largest HTTP request body accepted (a 5 MB image is ~6.7 MB in base64)."),
+    Setting("request_timeout", float, 60.0,
+            "Seconds a request may run before it is answered with ThrottlingException."),
     Setting("max_faces", int, 100,
             "Most faces returned per image, largest first (Rekognition: 100)."),
 )

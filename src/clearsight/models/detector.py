@@ -11,6 +11,7 @@ passes are merged with NMS.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -99,6 +100,7 @@ class YuNetDetector:
     def __init__(self, *, max_side: int = 640, min_confidence: float = 0.8) -> None:
         self.max_side = max_side
         self.min_confidence = min_confidence
+        self._lock = threading.Lock()  # libfacedetection keeps per-call state: one call at a time
 
     def detect_any_orientation(self, rgb: np.ndarray, *, min_confidence: float | None = None) -> list[Detection]:
         """Detect at 0 degrees; if nothing is found confidently, also at 90/180/270 and keep the
@@ -136,7 +138,9 @@ class YuNetDetector:
         img = bgr if scale == 1.0 else cv2.resize(
             bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
         )
-        return _to_detections(_raw_detect(img), scale, dx, dy)
+        with self._lock:
+            raw = _raw_detect(img)
+        return _to_detections(raw, scale, dx, dy)
 
     def _tiles(self, bgr: np.ndarray, scale: float) -> list[Detection]:
         h, w = bgr.shape[:2]

@@ -1,0 +1,103 @@
+"""``clearsight serve`` and ``clearsight keys``: the HTTP service and its access keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .settings import Settings
+
+log = logging.getLogger("clearsight.server")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.load(data_dir=args.data_dir)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .engine import Engine
+    from .server.app import create_app
+    from .server.keys import KeyStore
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    settings = _settings(args)
+    data_dir = Path(settings.data_dir)
+    keys = KeyStore(data_dir)
+    url = f"http://{args.host}:{args.port}"
+    if args.no_auth:
+        log.warning("!" * 72)
+        log.warning("AUTHENTICATION IS OFF (--no-auth): anyone who reaches %s can search faces.", url)
+        log.warning("Use this for local experiments only.")
+        log.warning("!" * 72)
+    elif keys.empty():
+        key_id, secret = keys.create("admin", admin=True)
+        print("A new data directory: created an admin access key (shown once, store it now).\n"
+              f"  export AWS_ACCESS_KEY_ID={key_id}\n"
+              f"  export AWS_SECRET_ACCESS_KEY={secret}\n"
+              f"  export AWS_ENDPOINT_URL_REKOGNITION={url}\n"
+              "  export AWS_DEFAULT_REGION=us-east-1\n"
+              "then boto3.client('rekognition') or `aws rekognition detect-faces ...` talk to ClearSight.",
+              file=sys.stderr, flush=True)
+    engine = Engine(settings)
+    app = create_app(engine, auth=not args.no_auth, workers=args.workers)
+    log.info("ClearSight serving %s on %s (data: %s)", engine.model_version, url, data_dir)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30,
+                access_log=False)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .server.keys import KeyStore
+
+    keys = KeyStore(Path(_settings(args).data_dir))
+    if args.action == "create":
+        if not args.name:
+            print("error: keys create needs --name", file=sys.stderr)
+            return 2
+        key_id, secret = keys.create(args.name)
+        out: Any = {"AccessKeyId": key_id, "SecretAccessKey": secret}
+        if args.json:
+            print(json.dumps(out))
+        else:
+            print(f"AccessKeyId     {key_id}\nSecretAccessKey {secret}\n(the secret is not shown again)")
+    elif args.action == "list":
+        rows: list[dict[str, Any]] = [{"AccessKeyId": k.access_key_id, "Name": k.name, "Created": k.created, "Revoked": k.revoked,
+                 "Admin": k.admin} for k in keys.list()]
+        if args.json:
+            print(json.dumps({"AccessKeys": rows}))
+        for r in rows if not args.json else []:
+            state = "revoked" if r["Revoked"] else "active"
+            print(f"{r['AccessKeyId']}  {r['Name']:20} {state:8} "
+                  f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r['Created']))}")
+    else:
+        if not args.key_id:
+            print("error: keys revoke needs an access key id", file=sys.stderr)
+            return 2
+        keys.revoke(args.key_id)
+        print(json.dumps({"Revoked": args.key_id}) if args.json else f"revoked {args.key_id}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve the Rekognition-compatible HTTP API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--data-dir", metavar="DIR", help="storage (default $CLEARSIGHT_DATA_DIR)")
+    p.add_argument("--no-auth", action="store_true", help="accept unsigned requests (local experiments only)")
+    p.add_argument("--workers", type=int, help="inference threads (default: one per core)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("keys", help="create, list or revoke access keys")
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("key_id", nargs="?", metavar="ACCESS_KEY_ID")
+    p.add_argument("--name", help="a name for the new key")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys)

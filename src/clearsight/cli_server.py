@@ -68,8 +68,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
         else:
             print(f"AccessKeyId     {key_id}\nSecretAccessKey {secret}\n(the secret is not shown again)")
     elif args.action == "list":
-        rows: list[dict[str, Any]] = [{"AccessKeyId": k.access_key_id, "Name": k.name, "Created": k.created, "Revoked": k.revoked,
-                 "Admin": k.admin} for k in keys.list()]
+        rows: list[dict[str, Any]] = [
+            {"AccessKeyId": k.access_key_id, "Name": k.name, "Created": k.created, "Revoked": k.revoked,
+             "Admin": k.admin} for k in keys.list()]
         if args.json:
             print(json.dumps({"AccessKeys": rows}))
         for r in rows if not args.json else []:

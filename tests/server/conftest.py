@@ -57,7 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     key = json.loads(created.stdout)
     port = free_port()
     env = dict(os.environ, CLEARSIGHT_S3_ROOT=str(s3_root))
-    log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed below
+    log = open(data_dir / "server.log", "w")  # closed at teardown
     proc = subprocess.Popen([sys.executable, "-m", "clearsight.cli", "serve", "--host", "127.0.0.1", "--port",
                              str(port), "--data-dir", str(data_dir), "--workers", "2"], stdout=log, stderr=log, env=env)
     url = f"http://127.0.0.1:{port}"

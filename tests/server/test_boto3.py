@@ -105,7 +105,8 @@ def test_collections_faces_users(server: Server) -> None:
     assert code(exc) == "InvalidParameterException"
 
     rk.create_user(CollectionId="boto", UserId="barack")
-    assoc = rk.associate_faces(CollectionId="boto", UserId="barack", FaceIds=[ids["obama"], ids["obama2"], ids["biden"]])
+    assoc = rk.associate_faces(CollectionId="boto", UserId="barack",
+                               FaceIds=[ids["obama"], ids["obama2"], ids["biden"]])
     assert len(assoc["AssociatedFaces"]) == 2
     assert assoc["UnsuccessfulFaceAssociations"][0]["Reasons"] == ["LOW_MATCH_CONFIDENCE"]
     assert [u["UserId"] for u in rk.list_users(CollectionId="boto")["Users"]] == ["barack"]
@@ -210,8 +211,8 @@ def test_aws_cli_and_endpoint_env(server: Server, tmp_path: Path) -> None:
                           "--image-bytes", f"fileb://{photo}"], capture_output=True, text=True, env=env, timeout=120)
     assert cli.returncode == 0, cli.stderr
     assert len(json.loads(cli.stdout)["FaceDetails"]) == 1
-    code_ = ("import boto3,sys; r=boto3.client('rekognition').detect_faces(Image={'Bytes': open(sys.argv[1],'rb').read()});"
-             "print(len(r['FaceDetails']))")
+    code_ = ("import boto3,sys; r=boto3.client('rekognition')"
+             ".detect_faces(Image={'Bytes': open(sys.argv[1],'rb').read()}); print(len(r['FaceDetails']))")
     plain = subprocess.run([sys.executable, "-c", code_, str(photo)], capture_output=True, text=True, env=env,
                            timeout=120)
     assert plain.returncode == 0, plain.stderr

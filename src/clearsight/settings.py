@@ -70,6 +70,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest HTTP request body accepted (a 5 MB image is ~6.7 MB in base64)."),
     Setting("request_timeout", float, 60.0,
             "Seconds a request may run before it is answered with ThrottlingException."),
+    Setting("ann_threshold", int, 100_000,
+            "Faces in a collection from which search uses a faiss IVF index instead of an exact scan "
+            "(measured: exact search of 100k faces takes ~5-8 ms here, of 1M ~85 ms)."),
+    Setting("ann_nprobe", int, 64,
+            "IVF lists scanned per search (of ~4*sqrt(faces)); more is slower and closer to exact."),
     Setting("max_faces", int, 100,
             "Most faces returned per image, largest first (Rekognition: 100)."),
 )

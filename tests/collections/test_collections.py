@@ -147,3 +147,25 @@ def test_collection_pins_its_model(engine, tmp_path: Path) -> None:  # type: ign
     with pytest.raises(InvalidParameterException, match="CLEARSIGHT_FACE_MODEL"):
         other.search_faces_by_image(collection_id="c", image=fr("obama.jpg"))
     other.close()
+
+
+def test_large_collections_switch_to_ivf(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from clearsight.collections.index import IvfIndex
+
+    c = Collections(engine, tmp_path)
+    c.ann_threshold = 3
+    c.create_collection(collection_id="c")
+    ids = {}
+    for name in ("obama", "biden", "obama2", "two_people"):
+        for rec in c.index_faces(collection_id="c", image=fr(f"{name}.jpg"))["FaceRecords"]:
+            ids.setdefault(name, rec["Face"]["FaceId"])
+    assert isinstance(c.index("c"), IvfIndex)
+    hits = c.search_faces_by_image(collection_id="c", image=fr("obama-720p.jpg"), face_match_threshold=90)
+    assert ids["obama"] in {m["Face"]["FaceId"] for m in hits["FaceMatches"]}
+    c.delete_faces(collection_id="c", face_ids=[ids["obama"]])
+    hits = c.search_faces_by_image(collection_id="c", image=fr("obama-720p.jpg"), face_match_threshold=90)
+    assert ids["obama"] not in {m["Face"]["FaceId"] for m in hits["FaceMatches"]}
+    c.close()
+    c2 = Collections(engine, tmp_path)
+    assert isinstance(c2.index("c"), IvfIndex) and ids["obama"] not in c2.index("c")
+    c2.close()

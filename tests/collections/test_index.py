@@ -60,3 +60,26 @@ def test_snapshot_round_trip_and_damage(tmp_path: Path) -> None:
     path.write_bytes(bytes(raw))
     assert ExactIndex.load(path, "c", 32) is None
     assert ExactIndex.load(tmp_path / "missing.idx", "c", 32) is None
+
+
+def test_ivf_index_finds_near_duplicates_and_forgets_deleted(tmp_path: Path) -> None:
+    from clearsight.collections.index import IvfIndex, load_index
+
+    rng = np.random.default_rng(3)
+    vecs = unit(rng, 5000, 64)
+    ids = [f"f{i}" for i in range(5000)]
+    idx = IvfIndex.build(ids, vecs, nprobe=16)
+    noisy = vecs[:50] + 0.02 * rng.standard_normal((50, 64)).astype(np.float32)
+    for i, q in enumerate(noisy):
+        hits = idx.search(q / np.linalg.norm(q), k=1, min_score=0.5)
+        assert hits and hits[0].face_id == ids[i]
+    idx.remove(ids[:10])
+    assert len(idx) == 4990
+    assert all(idx.search(v, k=5, min_score=0.99) == [] for v in vecs[:10])
+    idx.seq = 9
+    path = tmp_path / "ivf.idx"
+    idx.save(path, "c")
+    back = load_index(path, "c", 64)
+    assert isinstance(back, IvfIndex) and len(back) == 4990 and back.seq == 9
+    assert back.search(vecs[20], k=1)[0].face_id == "f20"
+    assert load_index(path, "other", 64) is None

@@ -20,7 +20,7 @@ from ..faces import Face
 from ..geometry import bounding_box
 from ..images import ImageInput
 from . import quality, validation
-from .index import ExactIndex, Hit
+from .index import ExactIndex, Hit, IvfIndex, load_index
 from .store import FaceRow, NewFace, Store
 
 if TYPE_CHECKING:
@@ -46,7 +46,9 @@ class Collections:
         self.data_dir = data_dir
         self.store = Store(data_dir / "clearsight.db")
         self.paginator = validation.Paginator(self._secret())
-        self._indexes: dict[str, ExactIndex] = {}
+        self._indexes: dict[str, ExactIndex | IvfIndex] = {}
+        self.ann_threshold = int(engine.settings.ann_threshold)
+        self.ann_nprobe = int(engine.settings.ann_nprobe)
         self._lock = threading.RLock()  # guards _indexes and orders write + index update
         self._since_snapshot = 0
 
@@ -62,26 +64,41 @@ class Collections:
     def _index_path(self, collection_id: str) -> Path:
         return self.data_dir / "index" / f"{collection_id}.idx"
 
-    def index(self, collection_id: str) -> ExactIndex:
+    def index(self, collection_id: str) -> ExactIndex | IvfIndex:
         """The collection's index: from its snapshot caught up with the change log, or rebuilt."""
         with self._lock:
             idx = self._indexes.get(collection_id)
             if idx is not None:
                 return idx
             row = self.store.collection(collection_id)
-            idx = ExactIndex.load(self._index_path(collection_id), collection_id, row.dimension)
+            idx = load_index(self._index_path(collection_id), collection_id, row.dimension)
             last = self.store.last_change()
             if idx is None or idx.seq > last or idx.seq < self.store.compacted_upto():
                 ids, mat, seq = self.store.all_vectors(collection_id)
-                idx = ExactIndex(row.dimension)
-                idx.add(ids, mat)
+                idx = self._new_index(row.dimension, ids, mat)
                 idx.seq = seq
             else:
                 self._catch_up(collection_id, idx)
             self._indexes[collection_id] = idx
             return idx
 
-    def _catch_up(self, collection_id: str, idx: ExactIndex) -> None:
+    def _new_index(self, dimension: int, ids: list[str], mat: np.ndarray) -> ExactIndex | IvfIndex:
+        """Exact search while it is fast enough; faiss IVF above ``ann_threshold`` faces."""
+        if len(ids) >= self.ann_threshold:
+            return IvfIndex.build(ids, mat, nprobe=self.ann_nprobe)
+        exact = ExactIndex(dimension)
+        exact.add(ids, mat)
+        return exact
+
+    def _maybe_switch(self, collection_id: str) -> None:
+        idx = self._indexes.get(collection_id)
+        if isinstance(idx, ExactIndex) and len(idx) >= self.ann_threshold:
+            ivf = IvfIndex.build(list(idx.ids), idx.matrix.copy(), nprobe=self.ann_nprobe)
+            ivf.seq = idx.seq
+            self._indexes[collection_id] = ivf
+            ivf.save(self._index_path(collection_id), collection_id)
+
+    def _catch_up(self, collection_id: str, idx: ExactIndex | IvfIndex) -> None:
         changes = [c for c in self.store.changes_since(idx.seq) if c[1] == collection_id]
         adds = [c[2] for c in changes if c[3] == "add"]
         vectors = self.store.face_vectors(collection_id, adds)
@@ -111,6 +128,7 @@ class Collections:
         idx = self._indexes.get(collection_id)
         if idx is not None:
             idx.seq = self.store.last_change()
+        self._maybe_switch(collection_id)
         self._since_snapshot += n
         if self._since_snapshot >= SNAPSHOT_EVERY:
             self.snapshot()

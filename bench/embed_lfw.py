@@ -35,10 +35,11 @@ def main() -> None:
     if args.limit:
         paths = paths[: args.limit]
     vecs = np.zeros((len(paths), engine.calibration.recipe.dimension), np.float32)
+    fallbacks = np.zeros(len(paths), bool)
     start = time.perf_counter()
     for i, p in enumerate(paths):
         rgb = engine.decode(p).rgb
-        face, _ = centred_face(engine.faces, rgb)
+        face, fallbacks[i] = centred_face(engine.faces, rgb)
         engine.faces.embed(rgb, [face])
         assert face.embedding is not None
         vecs[i] = face.embedding
@@ -47,7 +48,7 @@ def main() -> None:
     out = cache_path(engine.model_version)
     out.parent.mkdir(exist_ok=True)
     np.savez(out, paths=np.array([str(p.relative_to(data)) for p in paths]),
-             identities=np.array([p.parent.name for p in paths]), vectors=vecs,
+             identities=np.array([p.parent.name for p in paths]), vectors=vecs, fallbacks=fallbacks,
              seconds=time.perf_counter() - start)
     print(f"wrote {out}: {len(paths)} faces in {time.perf_counter() - start:.0f}s")
 

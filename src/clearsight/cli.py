@@ -125,6 +125,15 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.target == "lfw":
+        return cmd_eval_lfw(args)
+    from .cli_accountability import cmd_eval_dir
+
+    args.dir = args.target
+    return cmd_eval_dir(args)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models.prepare import prepare
     from .models.registry import CARDS
@@ -181,25 +190,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the CompareFaces JSON response")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("eval", help="measure accuracy on a labelled dataset")
-    esub = p.add_subparsers(dest="dataset", required=True)
-    e = esub.add_parser("lfw", help="LFW verification, 10-fold protocol")
-    e.add_argument("--pairs", metavar="FILE", help="pairs file in LFW format (default DIR/pairs.txt)")
-    e.add_argument("--data", dest="data_dir", metavar="DIR",
-                   help="the LFW folder holding images/ (default $CLEARSIGHT_DATA/lfw)")
-    e.add_argument("--json", action="store_true", help="print a JSON object")
-    e.add_argument("--roc", default="lfw_roc.png", metavar="OUT.png", help="where to write the ROC plot")
-    e.set_defaults(func=cmd_eval_lfw)
+    p = sub.add_parser("eval", help="measure accuracy: `eval lfw` (LFW protocol) or `eval DIR` (a folder per person)")
+    p.add_argument("target", metavar="lfw|DIR", help="lfw, or a folder with a subfolder of photos per person")
+    p.add_argument("--pairs", metavar="FILE", help="lfw: pairs file in LFW format (default DIR/pairs.txt)")
+    p.add_argument("--data", dest="data_dir", metavar="DIR",
+                   help="lfw: the LFW folder holding images/ (default $CLEARSIGHT_DATA/lfw)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--roc", default="lfw_roc.png", metavar="OUT.png", help="lfw: where to write the ROC plot")
+    p.add_argument("--groups", metavar="CSV", help="DIR: person,group labels for per-group figures")
+    p.add_argument("--out", default="eval_report", metavar="REPORT_DIR", help="DIR: where to write the report")
+    p.add_argument("--max-per-person", type=int, default=0, metavar="N", help="DIR: use at most N photos per person")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("models", help="list or prepare the models")
     p.add_argument("action", choices=["list", "prepare"])
     p.add_argument("--force", action="store_true", help="prepare again even if present")
     p.set_defaults(func=cmd_models)
 
-    from . import cli_collections, cli_server
+    from . import cli_accountability, cli_collections, cli_server
 
     cli_collections.register(sub)
     cli_server.register(sub)
+    cli_accountability.register(sub)
 
     p = sub.add_parser("settings", help="show every setting, its environment variable and value")
     p.add_argument("--markdown", action="store_true", help="print docs/settings.md")

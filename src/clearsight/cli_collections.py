@@ -58,6 +58,11 @@ def cmd_collection(args: argparse.Namespace) -> int:
         return 0
     if not args.id:
         raise InvalidParameterException(f"`clearsight collection {args.action}` needs a collection id")
+    if args.action == "policy":
+        from .cli_accountability import cmd_policy
+
+        args.collection = args.id
+        return cmd_policy(args)
     if args.action == "create":
         result = c.create_collection(collection_id=args.id)
         _print(args, result, lambda r: print(f"created {r['CollectionArn']} ({r['FaceModelVersion']})"))
@@ -214,8 +219,11 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("collection", help="create, list, describe or delete face collections")
-    p.add_argument("action", choices=["create", "list", "describe", "delete"])
+    p.add_argument("action", choices=["create", "list", "describe", "delete", "policy"])
     p.add_argument("id", nargs="?", metavar="ID")
+    from .cli_accountability import add_policy_options
+
+    add_policy_options(p)
     _common(p)
     p.set_defaults(func=cmd_collection)
 

@@ -37,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("Use this for local experiments only.")
         log.warning("!" * 72)
     elif keys.empty():
-        key_id, secret = keys.create("admin", admin=True)
+        key_id, secret = keys.create("admin", scopes=frozenset({"admin"}))
         print("A new data directory: created an admin access key (shown once, store it now).\n"
               f"  export AWS_ACCESS_KEY_ID={key_id}\n"
               f"  export AWS_SECRET_ACCESS_KEY={secret}\n"
@@ -61,7 +61,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
         if not args.name:
             print("error: keys create needs --name", file=sys.stderr)
             return 2
-        key_id, secret = keys.create(args.name)
+        from .policy.scopes import parse_scopes
+
+        key_id, secret = keys.create(args.name, scopes=parse_scopes(args.scope), collections=args.collections,
+                                     purpose=args.purpose)
         out: Any = {"AccessKeyId": key_id, "SecretAccessKey": secret}
         if args.json:
             print(json.dumps(out))
@@ -70,13 +73,15 @@ def cmd_keys(args: argparse.Namespace) -> int:
     elif args.action == "list":
         rows: list[dict[str, Any]] = [
             {"AccessKeyId": k.access_key_id, "Name": k.name, "Created": k.created, "Revoked": k.revoked,
-             "Admin": k.admin} for k in keys.list()]
+             "Scopes": sorted(k.scopes), "Collections": list(k.collections), "Purpose": k.purpose}
+            for k in keys.list()]
         if args.json:
             print(json.dumps({"AccessKeys": rows}))
         for r in rows if not args.json else []:
             state = "revoked" if r["Revoked"] else "active"
             print(f"{r['AccessKeyId']}  {r['Name']:20} {state:8} "
-                  f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r['Created']))}")
+                  f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r['Created']))}  "
+                  f"scopes={','.join(r['Scopes'])} collections={','.join(r['Collections'])}")
     else:
         if not args.key_id:
             print("error: keys revoke needs an access key id", file=sys.stderr)
@@ -99,6 +104,11 @@ def register(sub: Any) -> None:
     p.add_argument("action", choices=["create", "list", "revoke"])
     p.add_argument("key_id", nargs="?", metavar="ACCESS_KEY_ID")
     p.add_argument("--name", help="a name for the new key")
+    p.add_argument("--scope", metavar="OPS", help="comma-separated groups: detect, compare, search, enrol, "
+                   "delete, admin, audit (default detect,compare,search)")
+    p.add_argument("--collections", default="*", metavar="PATTERN",
+                   help="comma-separated collection patterns the key may use (default *)")
+    p.add_argument("--purpose", help="default purpose recorded for this key's requests")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_keys)

@@ -114,14 +114,24 @@ class Engine:
         quality_filter: str | None = None,
     ) -> dict[str, Any]:
         """CompareFaces: the largest face of the source against every face of the target."""
+
+        from .policy.audit import AuditRecord
+
+        rec = AuditRecord("CompareFaces")
+        return self.collections.audited(rec, lambda: self._compare_faces(
+            rec, source_image, target_image, similarity_threshold, quality_filter))
+
+    def _compare_faces(self, rec: Any, source_image: ImageInput, target_image: ImageInput,
+                       similarity_threshold: float | None, quality_filter: str | None) -> dict[str, Any]:
         from .collections import quality
         from .geometry import bounding_box
 
-        threshold = check_threshold("SimilarityThreshold", 80.0 if similarity_threshold is None
-                                    else similarity_threshold)
+        rec.threshold = threshold = check_threshold(
+            "SimilarityThreshold", 80.0 if similarity_threshold is None else similarity_threshold)
         level = quality.level(quality_filter, "NONE")
         src = self.decode(source_image)
         tgt = self.decode(target_image)
+        rec.probe_sha256 = src.sha256
         src_faces = self.faces.detect(src.rgb, max_faces=1)
         if not src_faces:
             raise InvalidParameterException("no face was found in the source image")
@@ -141,6 +151,9 @@ class Engine:
             else:
                 unmatched.append(detail)
         s = src_faces[0]
+        rec.gallery_size = len(tgt_faces)
+        rec.results = [{"TargetSha256": tgt.sha256, "Similarity": round(float(x), 4)} for x in sorted(sims)[::-1]]
+        self.collections.audit.append(rec)  # the comparison is recorded before it is answered
         return {
             "SourceImageFace": {
                 "BoundingBox": bounding_box(s.box, src.width, src.height),

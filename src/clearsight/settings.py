@@ -75,6 +75,11 @@ SETTINGS: tuple[Setting, ...] = (
             "(measured: exact search of 100k faces takes ~5-8 ms here, of 1M ~85 ms)."),
     Setting("ann_nprobe", int, 64,
             "IVF lists scanned per search (of ~4*sqrt(faces)); more is slower and closer to exact."),
+    Setting("erase_sync_bytes", int, 256 * 1024 * 1024,
+            "Below this database size, deletions are erased (VACUUM, WAL truncated, index files rewritten) "
+            "before the call returns; above it, at the next compaction (`clearsight erase`, or hourly in the server)."),
+    Setting("maintenance_interval", float, 3600.0,
+            "Seconds between the server's retention purges and pending-erasure compactions."),
     Setting("max_faces", int, 100,
             "Most faces returned per image, largest first (Rekognition: 100)."),
 )

@@ -52,7 +52,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("server-data")
     s3_root = data_dir / "s3"
     (s3_root / "photos").mkdir(parents=True)
-    created = clearsight("keys", "create", "--name", "tests", "--data-dir", str(data_dir), "--json")
+    created = clearsight("keys", "create", "--name", "tests", "--scope", "admin", "--data-dir", str(data_dir),
+                         "--json")
     assert created.returncode == 0, created.stderr
     key = json.loads(created.stdout)
     port = free_port()

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InvalidParameterException, ResourceNotFoundException
+from ..errors import AccessDeniedException, ClearSightError, InvalidParameterException
 from ..faces import Face
 from ..geometry import bounding_box
 from ..images import ImageInput
+from ..policy.audit import AuditLog, AuditRecord
+from ..policy.context import current
+from ..policy.policies import CollectionPolicy
 from . import quality, validation
-from .index import ExactIndex, Hit, IvfIndex, load_index
+from .index import ExactIndex, IvfIndex, load_index
+from .search import SearchOps
 from .store import FaceRow, NewFace, Store
 
 if TYPE_CHECKING:
@@ -40,11 +46,13 @@ def face_record(row: FaceRow, model_version: str) -> dict[str, Any]:
     return face
 
 
-class Collections:
+class Collections(SearchOps):
     def __init__(self, engine: Engine, data_dir: Path) -> None:
         self.engine = engine
         self.data_dir = data_dir
         self.store = Store(data_dir / "clearsight.db")
+        self.audit = AuditLog(self.store)
+        self.erasure_pending = False
         self.paginator = validation.Paginator(self._secret())
         self._indexes: dict[str, ExactIndex | IvfIndex] = {}
         self.ann_threshold = int(engine.settings.ann_threshold)
@@ -133,12 +141,102 @@ class Collections:
         if self._since_snapshot >= SNAPSHOT_EVERY:
             self.snapshot()
 
+    # --- accountability -------------------------------------------------------------------
+    def audited(self, rec: AuditRecord, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run an operation; a refusal or failure is recorded too (the success path records itself)."""
+        try:
+            return run()
+        except ClearSightError as exc:
+            rec.outcome = "refused" if isinstance(exc, AccessDeniedException) else "error"
+            rec.detail = f"{exc.code}: {exc.message}"
+            self.audit.append(rec)
+            raise
+
+    def _hook(self, rec: AuditRecord) -> Callable[[Any], object]:
+        return lambda db: self.audit.append_in(db, rec)
+
+    def _delete_hook(self, rec: AuditRecord) -> Callable[[Any, list[str]], object]:
+        def hook(db: Any, found: list[str]) -> object:
+            rec.results = [{"FaceId": f} for f in found]
+            return self.audit.append_in(db, rec)
+
+        return hook
+
+    def policy(self, collection_id: str) -> CollectionPolicy:
+        return CollectionPolicy.from_json(self.store.policy_json(collection_id))
+
+    def set_policy(self, collection_id: str, **changes: Any) -> CollectionPolicy:
+        """Change a collection's policy: admin keys only; the change is audited."""
+        cid = validation.collection_id(collection_id)
+        rec = AuditRecord("SetCollectionPolicy", cid)
+
+        def run() -> dict[str, Any]:
+            if "admin" not in current().scopes:
+                raise AccessDeniedException("only an admin-scoped key may change a collection's policy")
+            new = self.policy(cid).with_changes(**changes)
+            rec.results = [{"Policy": new.to_json()}]
+            self.store.set_policy_json(cid, new.to_json(), audit=self._hook(rec))
+            return {}
+
+        self.audited(rec, run)
+        return self.policy(cid)
+
+    def purge_expired(self, now: float | None = None) -> dict[str, list[str]]:
+        """Delete faces older than their collection's retention period (audited), then erase."""
+        now = time.time() if now is None else now
+        purged: dict[str, list[str]] = {}
+        for cid in self.store.collection_ids(limit=1_000_000):
+            days = self.policy(cid).retention_days
+            if days <= 0:
+                continue
+            expired = self.store.expired_faces(cid, now - days * 86400)
+            if not expired:
+                continue
+            rec = AuditRecord("RetentionPurge", cid, detail=f"retention {days:g} days")
+            with self._lock:
+                idx = self.index(cid)
+                self.store.set_face_users(cid, expired, None)
+                deleted = self.store.delete_faces(cid, expired, audit=self._delete_hook(rec))
+                idx.remove(deleted)
+                self._changed(cid, len(deleted))
+            purged[cid] = deleted
+        if purged:
+            self.complete_erasure()
+        return purged
+
+    def complete_erasure(self) -> None:
+        """Leave nothing recoverable of deleted faces: rewrite every index snapshot (deleted vectors
+        are not in them), drop snapshots of deleted collections, then VACUUM the database and
+        truncate its WAL (with secure_delete on, freed pages were already zeroed)."""
+        with self._lock:
+            live = set(self.store.collection_ids(limit=1_000_000))
+            for cid in live:
+                self.index(cid)
+            self.snapshot()
+            for path in (self.data_dir / "index").glob("*"):
+                if path.stem not in live or path.suffix != ".idx":
+                    path.unlink(missing_ok=True)
+            self.store.vacuum()
+            self.erasure_pending = False
+
+    def _after_delete(self) -> dict[str, Any]:
+        self.erasure_pending = True
+        if self.store.path.stat().st_size <= int(self.engine.settings.erase_sync_bytes):
+            self.complete_erasure()
+        return {"Complete": not self.erasure_pending,
+                "Note": "deleted vectors are gone from the database, its WAL and the index files" if
+                not self.erasure_pending else "deleted vectors are hidden now and erased at the next compaction"}
+
     # --- collections ----------------------------------------------------------------------
     def create_collection(self, *, collection_id: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
         cid = validation.collection_id(collection_id)
         version = self.engine.model_version
+        policy = CollectionPolicy.from_tags(tags)
         with self._lock:
             self.store.create_collection(cid, version, self.engine.calibration.recipe.dimension, tags)
+            if policy != CollectionPolicy():
+                rec = AuditRecord("SetCollectionPolicy", cid, results=[{"Policy": policy.to_json()}])
+                self.store.set_policy_json(cid, policy.to_json(), audit=self._hook(rec))
             self._indexes.pop(cid, None)
             self._index_path(cid).unlink(missing_ok=True)
         return {"StatusCode": 200, "CollectionArn": ARN_PREFIX + cid, "FaceModelVersion": version}
@@ -161,11 +259,17 @@ class Collections:
 
     def delete_collection(self, *, collection_id: str) -> dict[str, Any]:
         cid = validation.collection_id(collection_id)
-        with self._lock:
-            self.store.delete_collection(cid)
-            self._indexes.pop(cid, None)
-            self._index_path(cid).unlink(missing_ok=True)
-        return {"StatusCode": 200}
+        rec = AuditRecord("DeleteCollection", cid)
+
+        def run() -> dict[str, Any]:
+            with self._lock:
+                rec.results = [{"DeletedFaceCount": self.store.counts(cid)[0]}]
+                n = self.store.delete_collection(cid, audit=self._hook(rec))
+                self._indexes.pop(cid, None)
+                self._index_path(cid).unlink(missing_ok=True)
+            return {"StatusCode": 200, "ClearSightErasure": {"DeletedFaces": n, **self._after_delete()}}
+
+        return self.audited(rec, run)
 
     def _collection_model(self, collection_id: str) -> str:
         row = self.store.collection(validation.collection_id(collection_id))
@@ -179,6 +283,13 @@ class Collections:
     def index_faces(self, *, collection_id: str, image: ImageInput, external_image_id: str | None = None,
                     detection_attributes: list[str] | None = None, max_faces: int | None = None,
                     quality_filter: str | None = None, source: str | None = None) -> dict[str, Any]:
+        rec = AuditRecord("IndexFaces", collection_id)
+        return self.audited(rec, lambda: self._index_faces(rec, collection_id, image, external_image_id,
+                                                           detection_attributes, max_faces, quality_filter, source))
+
+    def _index_faces(self, rec: AuditRecord, collection_id: str, image: ImageInput, external_image_id: str | None,
+                     detection_attributes: list[str] | None, max_faces: int | None, quality_filter: str | None,
+                     source: str | None) -> dict[str, Any]:
         version = self._collection_model(collection_id)
         ext = validation.external_image_id(external_image_id)
         limit = validation.int_range("MaxFaces", max_faces, 1, 100, 100)
@@ -201,11 +312,14 @@ class Collections:
                 keep.append((face, detail))
         self.engine.faces.embed(img.rgb, [f for f, _ in keep])
         image_id = str(uuid.uuid4())
+        rec.probe_sha256 = img.sha256
         new = [NewFace(str(uuid.uuid4()), image_id, ext, bounding_box(f.box, img.width, img.height),
                        round(100.0 * f.score, 3), f.embedding) for f, _ in keep if f.embedding is not None]
         with self._lock:
             idx = self.index(collection_id)
-            self.store.add_faces(collection_id, new, source=source, image_id=image_id)
+            rec.gallery_size = len(idx)
+            rec.results = [{"FaceId": n.face_id, "ExternalImageId": ext} for n in new]
+            self.store.add_faces(collection_id, new, source=source, image_id=image_id, audit=self._hook(rec))
             if new:
                 idx.add([n.face_id for n in new], np.stack([n.vector for n in new]).astype(np.float32))
             self._changed(collection_id, len(new))
@@ -232,6 +346,10 @@ class Collections:
 
     def delete_faces(self, *, collection_id: str, face_ids: list[str]) -> dict[str, Any]:
         cid = validation.collection_id(collection_id)
+        rec = AuditRecord("DeleteFaces", cid)
+        return self.audited(rec, lambda: self._delete_faces(rec, cid, face_ids))
+
+    def _delete_faces(self, rec: AuditRecord, cid: str, face_ids: list[str]) -> dict[str, Any]:
         fids = validation.face_ids(face_ids)
         with self._lock:
             self.store.collection(cid)
@@ -248,65 +366,9 @@ class Collections:
                 else:
                     deletable.append(f)
             idx = self.index(cid)
-            deleted = self.store.delete_faces(cid, deletable)
+            deleted = self.store.delete_faces(cid, deletable, audit=self._delete_hook(rec))
             idx.remove(deleted)
             self._changed(cid, len(deleted))
-        return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful}
+        return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful,
+                "ClearSightErasure": self._after_delete()}
 
-    # --- search ---------------------------------------------------------------------------
-    def search_vector(self, collection_id: str, vector: np.ndarray, *, threshold: float, k: int,
-                      exclude: set[str] | None = None) -> list[tuple[Hit, float]]:
-        """(hit, Similarity) pairs at or above the Similarity threshold, best first."""
-        cal = self.engine.calibration
-        min_score = cal.score_for(threshold) if threshold > 0 else -1.0
-        extra = len(exclude) if exclude else 0
-        with self._lock:
-            idx = self.index(collection_id)
-        hits = idx.search(vector, k=k + extra, min_score=min_score)
-        out = [(h, float(cal.similarity(h.score))) for h in hits if not exclude or h.face_id not in exclude]
-        return [(h, s) for h, s in out if s >= threshold][:k]
-
-    def _matches(self, cid: str, version: str, hits: list[tuple[Hit, float]]) -> list[dict[str, Any]]:
-        rows = {r.face_id: r for r in self.store.faces(cid, face_ids=[h.face_id for h, _ in hits],
-                                                        limit=len(hits))} if hits else {}
-        return [{"Similarity": round(s, 5), "Face": face_record(rows[h.face_id], version)}
-                for h, s in hits if h.face_id in rows]
-
-    def search_faces(self, *, collection_id: str, face_id: str, max_faces: int | None = None,
-                     face_match_threshold: float | None = None) -> dict[str, Any]:
-        version = self._collection_model(collection_id)
-        fid = validation.face_id(face_id)
-        k = validation.int_range("MaxFaces", max_faces, 1, 4096, 80)
-        t = validation.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
-        vec = self.store.face_vectors(collection_id, [fid]).get(fid)
-        if vec is None:
-            raise ResourceNotFoundException(f"face {fid} does not exist in collection {collection_id!r}")
-        hits = self.search_vector(collection_id, vec, threshold=t, k=k, exclude={fid})
-        return {"SearchedFaceId": fid, "FaceMatches": self._matches(collection_id, version, hits),
-                "FaceModelVersion": version}
-
-    def probe(self, image: ImageInput, quality_filter: str | None) -> tuple[Any, Any, dict[str, Any], list[Any]]:
-        """The largest face of an image, embedded: (decoded, face, detail, other faces)."""
-        qf = quality.level(quality_filter, "NONE")
-        img = self.engine.decode(image)
-        faces = self.engine.faces.detect(img.rgb)
-        if not faces:
-            raise InvalidParameterException("no face was found in the image")
-        detail = self.engine.faces.face_detail(img.rgb, faces[0], "DEFAULT")
-        why = quality.reasons(detail, img.width, img.height, qf)
-        if why:
-            raise InvalidParameterException(
-                f"the largest face does not pass QualityFilter {quality_filter}: {', '.join(why)}")
-        self.engine.faces.embed(img.rgb, faces[:1])
-        return img, faces[0], detail, faces[1:]
-
-    def search_faces_by_image(self, *, collection_id: str, image: ImageInput, max_faces: int | None = None,
-                              face_match_threshold: float | None = None,
-                              quality_filter: str | None = None) -> dict[str, Any]:
-        version = self._collection_model(collection_id)
-        k = validation.int_range("MaxFaces", max_faces, 1, 4096, 80)
-        t = validation.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
-        _, face, detail, _ = self.probe(image, quality_filter)
-        hits = self.search_vector(collection_id, face.embedding, threshold=t, k=k)
-        return {"SearchedFaceBoundingBox": detail["BoundingBox"], "SearchedFaceConfidence": detail["Confidence"],
-                "FaceMatches": self._matches(collection_id, version, hits), "FaceModelVersion": version}

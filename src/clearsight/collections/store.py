@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +65,16 @@ CREATE TABLE IF NOT EXISTS sources (
     image_id TEXT NOT NULL,
     PRIMARY KEY (collection_id, source)
 );
+CREATE TABLE IF NOT EXISTS policies (
+    collection_id TEXT PRIMARY KEY REFERENCES collections(collection_id) ON DELETE CASCADE,
+    policy TEXT NOT NULL,
+    updated REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+AuditHook = Callable[[sqlite3.Connection], object]  # appends an audit record inside a transaction
 
 
 class StorageError(ClearSightError):
@@ -156,6 +164,15 @@ class Store:
                     raise StorageError(f"database write failed: {exc}") from exc
                 raise
 
+    def transaction(self) -> Any:
+        """A write transaction (BEGIN IMMEDIATE ... COMMIT), serialised with every other writer."""
+        return self._write()
+
+    @contextmanager
+    def connection_for_schema(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            yield self.db
+
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
             return self.db.execute(sql, args).fetchall()
@@ -192,7 +209,7 @@ class Store:
                           "ORDER BY collection_id LIMIT ?", (after, limit))
         return [r[0] for r in rows]
 
-    def delete_collection(self, collection_id: str) -> int:
+    def delete_collection(self, collection_id: str, *, audit: AuditHook | None = None) -> int:
         with self._write() as db:
             if not db.execute("SELECT 1 FROM collections WHERE collection_id=?", (collection_id,)).fetchone():
                 raise ResourceNotFoundException(f"collection {collection_id!r} does not exist")
@@ -201,7 +218,10 @@ class Store:
             db.execute("DELETE FROM users WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM sources WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM changes WHERE collection_id=?", (collection_id,))
+            db.execute("DELETE FROM policies WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
+            if audit:
+                audit(db)
         return int(n)
 
     def counts(self, collection_id: str) -> tuple[int, int]:
@@ -211,7 +231,7 @@ class Store:
 
     # --- faces ----------------------------------------------------------------------------
     def add_faces(self, collection_id: str, faces: Sequence[NewFace], *, source: str | None = None,
-                  image_id: str = "") -> None:
+                  image_id: str = "", audit: AuditHook | None = None) -> None:
         """All faces in one transaction: after it returns they survive a crash. ``source`` (a file
         path) is recorded in the same transaction, so an interrupted folder index resumes exactly."""
         now = time.time()
@@ -227,12 +247,15 @@ class Store:
                            [(collection_id, f.face_id) for f in faces])
             if source is not None:
                 db.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?)", (collection_id, source, image_id))
+            if audit:
+                audit(db)
 
     def sources(self, collection_id: str) -> set[str]:
         return {r[0] for r in self._read("SELECT source FROM sources WHERE collection_id=?", (collection_id,))}
 
-    def delete_faces(self, collection_id: str, face_ids: Sequence[str]) -> list[str]:
-        """Delete the faces that exist; returns their ids."""
+    def delete_faces(self, collection_id: str, face_ids: Sequence[str], *,
+                     audit: Callable[[sqlite3.Connection, list[str]], object] | None = None) -> list[str]:
+        """Delete the faces that exist; returns their ids. ``audit`` is told which, in the transaction."""
         with self._write() as db:
             found = [r[0] for r in db.execute(
                 f"SELECT face_id FROM faces WHERE collection_id=? AND face_id IN ({','.join('?' * len(face_ids))})",
@@ -240,7 +263,25 @@ class Store:
             db.executemany("DELETE FROM faces WHERE face_id=?", [(f,) for f in found])
             db.executemany("INSERT INTO changes (collection_id, face_id, op) VALUES (?,?,'del')",
                            [(collection_id, f) for f in found])
+            if audit:
+                audit(db, found)
         return found
+
+    def expired_faces(self, collection_id: str, before: float) -> list[str]:
+        rows = self._read("SELECT face_id FROM faces WHERE collection_id=? AND created < ?", (collection_id, before))
+        return [r[0] for r in rows]
+
+    def policy_json(self, collection_id: str) -> str | None:
+        rows = self._read("SELECT policy FROM policies WHERE collection_id=?", (collection_id,))
+        return str(rows[0][0]) if rows else None
+
+    def set_policy_json(self, collection_id: str, policy: str, *, audit: AuditHook | None = None) -> None:
+        with self._write() as db:
+            self._require_collection(db, collection_id)
+            db.execute("INSERT INTO policies VALUES (?,?,?) ON CONFLICT(collection_id) DO UPDATE SET "
+                       "policy=excluded.policy, updated=excluded.updated", (collection_id, policy, time.time()))
+            if audit:
+                audit(db)
 
     def faces(self, collection_id: str, *, after: str = "", limit: int = 1000, user_id: str | None = None,
               face_ids: Sequence[str] | None = None) -> list[FaceRow]:
@@ -305,11 +346,13 @@ class Store:
                 raise ResourceAlreadyExistsException(f"user {user_id!r} already exists in {collection_id!r}")
             db.execute("INSERT INTO users VALUES (?,?,?)", (collection_id, user_id, time.time()))
 
-    def delete_user(self, collection_id: str, user_id: str) -> None:
+    def delete_user(self, collection_id: str, user_id: str, *, audit: AuditHook | None = None) -> None:
         with self._write() as db:
             self._require_user(db, collection_id, user_id)
             db.execute("UPDATE faces SET user_id=NULL WHERE collection_id=? AND user_id=?", (collection_id, user_id))
             db.execute("DELETE FROM users WHERE collection_id=? AND user_id=?", (collection_id, user_id))
+            if audit:
+                audit(db)
 
     def users(self, collection_id: str, *, after: str = "", limit: int = 1000) -> list[str]:
         rows = self._read("SELECT user_id FROM users WHERE collection_id=? AND user_id > ? ORDER BY user_id LIMIT ?",
@@ -319,10 +362,13 @@ class Store:
     def user_exists(self, collection_id: str, user_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM users WHERE collection_id=? AND user_id=?", (collection_id, user_id)))
 
-    def set_face_users(self, collection_id: str, face_ids: Sequence[str], user_id: str | None) -> None:
+    def set_face_users(self, collection_id: str, face_ids: Sequence[str], user_id: str | None, *,
+                       audit: AuditHook | None = None) -> None:
         with self._write() as db:
             db.executemany("UPDATE faces SET user_id=? WHERE collection_id=? AND face_id=?",
                            [(user_id, collection_id, f) for f in face_ids])
+            if audit:
+                audit(db)
 
     @staticmethod
     def _require_collection(db: sqlite3.Connection, collection_id: str) -> None:

@@ -12,7 +12,9 @@ import numpy as np
 
 from ..errors import InvalidParameterException, ResourceNotFoundException, ServiceQuotaExceededException
 from ..images import ImageInput
+from ..policy.audit import AuditRecord
 from . import validation
+from .index import Hit
 from .service import Collections
 
 MAX_FACES_PER_USER = 100
@@ -32,8 +34,13 @@ class Users:
     def delete_user(self, *, collection_id: str, user_id: str, client_request_token: str | None = None
                     ) -> dict[str, Any]:
         cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
-        self.store.delete_user(cid, uid)
-        return {}
+        rec = AuditRecord("DeleteUser", cid, results=[{"UserId": uid}])
+
+        def run() -> dict[str, Any]:
+            self.store.delete_user(cid, uid, audit=self.c._hook(rec))
+            return {}
+
+        return self.c.audited(rec, run)
 
     def list_users(self, *, collection_id: str, max_results: int | None = None, next_token: str | None = None
                    ) -> dict[str, Any]:
@@ -56,8 +63,13 @@ class Users:
                         user_match_threshold: float | None = None, client_request_token: str | None = None
                         ) -> dict[str, Any]:
         cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        rec = AuditRecord("AssociateFaces", cid)
+        return self.c.audited(rec, lambda: self._associate(rec, cid, uid, face_ids, user_match_threshold))
+
+    def _associate(self, rec: AuditRecord, cid: str, uid: str, face_ids: list[str],
+                   user_match_threshold: float | None) -> dict[str, Any]:
         fids = validation.face_ids(face_ids, most=100)
-        threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 75.0)
+        rec.threshold = threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 75.0)
         with self.c._lock:
             self._require_user(cid, uid)
             current = self.store.faces(cid, user_id=uid, limit=MAX_FACES_PER_USER + 1)
@@ -89,7 +101,8 @@ class Users:
             if len(current) + len(new) > MAX_FACES_PER_USER:
                 raise ServiceQuotaExceededException(
                     f"user {uid!r} would have {len(current) + len(new)} faces; the limit is {MAX_FACES_PER_USER}")
-            self.store.set_face_users(cid, new, uid)
+            rec.results = [{"UserId": uid, "FaceId": f} for f in new]
+            self.store.set_face_users(cid, new, uid, audit=self.c._hook(rec))
         return {"AssociatedFaces": [{"FaceId": f} for f in associated], "UnsuccessfulFaceAssociations": failed,
                 "UserStatus": "ACTIVE"}
 
@@ -114,10 +127,12 @@ class Users:
                 "UserStatus": "ACTIVE"}
 
     def _user_matches(self, cid: str, queries: list[np.ndarray], threshold: float, max_users: int,
-                      exclude_user: str | None) -> list[dict[str, Any]]:
+                      exclude_user: str | None) -> tuple[list[dict[str, Any]], int]:
         best: dict[str, float] = {}
+        gallery = 0
         for q in queries:
-            hits = self.c.search_vector(cid, q, threshold=threshold, k=4096)
+            hits: list[tuple[Hit, float]]
+            hits, gallery = self.c.search_vector(cid, q, threshold=threshold, k=4096)
             rows = {r.face_id: r for r in self.store.faces(cid, face_ids=[h.face_id for h, _ in hits],
                                                             limit=len(hits))} if hits else {}
             for h, sim in hits:
@@ -126,16 +141,29 @@ class Users:
                     continue
                 best[row.user_id] = max(best.get(row.user_id, 0.0), sim)
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:max_users]
-        return [{"Similarity": round(s, 5), "User": {"UserId": u, "UserStatus": "ACTIVE"}} for u, s in ranked]
+        return [{"Similarity": round(s, 5), "User": {"UserId": u, "UserStatus": "ACTIVE"}} for u, s in ranked], gallery
+
+    def _answer(self, rec: AuditRecord, out: dict[str, Any], matches: list[dict[str, Any]], threshold: float,
+                gallery: int) -> dict[str, Any]:
+        rec.gallery_size = gallery
+        rec.results = rec.results + [{"UserId": m["User"]["UserId"], "Similarity": m["Similarity"]} for m in matches]
+        out["UserMatches"] = matches
+        return self.c.record_and_answer(rec, out, threshold, gallery, len(matches))
 
     def search_users(self, *, collection_id: str, user_id: str | None = None, face_id: str | None = None,
                      user_match_threshold: float | None = None, max_users: int | None = None) -> dict[str, Any]:
         cid = validation.collection_id(collection_id)
-        version = self.c._collection_model(cid)
+        rec = AuditRecord("SearchUsers", cid)
+        return self.c.audited(rec, lambda: self._search_users(rec, cid, user_id, face_id, user_match_threshold,
+                                                              max_users))
+
+    def _search_users(self, rec: AuditRecord, cid: str, user_id: str | None, face_id: str | None,
+                      user_match_threshold: float | None, max_users: int | None) -> dict[str, Any]:
         if (user_id is None) == (face_id is None):
             raise InvalidParameterException("give exactly one of UserId or FaceId")
-        threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 80.0)
-        k = validation.int_range("MaxUsers", max_users, 1, 500, 500)
+        rec.threshold = threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 80.0)
+        validation.int_range("MaxUsers", max_users, 1, 500, 500)
+        version, k = self.c.checked_search(rec, cid, threshold, max_users, 500)
         out: dict[str, Any] = {"FaceModelVersion": version}
         if face_id is not None:
             fid = validation.face_id(face_id)
@@ -144,6 +172,7 @@ class Users:
                 raise ResourceNotFoundException(f"face {fid} does not exist in collection {cid!r}")
             queries, exclude = [vec], None
             out["SearchedFace"] = {"FaceId": fid}
+            rec.results = [{"SearchedFaceId": fid}]
         else:
             uid = validation.user_id(user_id)
             self._require_user(cid, uid)
@@ -151,18 +180,26 @@ class Users:
             queries = list(self.store.face_vectors(cid, [r.face_id for r in faces]).values())
             exclude = uid
             out["SearchedUser"] = {"UserId": uid}
-        out["UserMatches"] = self._user_matches(cid, queries, threshold, k, exclude)
-        return out
+            rec.results = [{"SearchedUserId": uid}]
+        matches, gallery = self._user_matches(cid, queries, threshold, k, exclude)
+        return self._answer(rec, out, matches, threshold, gallery)
 
     def search_users_by_image(self, *, collection_id: str, image: ImageInput, user_match_threshold: float | None = None,
                               max_users: int | None = None, quality_filter: str | None = None) -> dict[str, Any]:
         cid = validation.collection_id(collection_id)
-        version = self.c._collection_model(cid)
-        threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 80.0)
-        k = validation.int_range("MaxUsers", max_users, 1, 500, 500)
-        img, face, detail, others = self.c.probe(image, quality_filter)
-        matches = self._user_matches(cid, [face.embedding], threshold, k, None)
-        unsearched = [{"FaceDetails": self.c.engine.faces.face_detail(img.rgb, f, "DEFAULT"),
-                       "Reasons": ["FACE_NOT_LARGEST"]} for f in others]
-        return {"UserMatches": matches, "FaceModelVersion": version, "SearchedFace": {"FaceDetail": detail},
-                "UnsearchedFaces": unsearched}
+        rec = AuditRecord("SearchUsersByImage", cid)
+
+        def run() -> dict[str, Any]:
+            rec.threshold = threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 80.0)
+            validation.int_range("MaxUsers", max_users, 1, 500, 500)
+            version, k = self.c.checked_search(rec, cid, threshold, max_users, 500)
+            img, face, detail, others = self.c.probe(image, quality_filter)
+            rec.probe_sha256 = img.sha256
+            assert face.embedding is not None
+            matches, gallery = self._user_matches(cid, [face.embedding], threshold, k, None)
+            unsearched = [{"FaceDetails": self.c.engine.faces.face_detail(img.rgb, f, "DEFAULT"),
+                           "Reasons": ["FACE_NOT_LARGEST"]} for f in others]
+            out = {"FaceModelVersion": version, "SearchedFace": {"FaceDetail": detail}, "UnsearchedFaces": unsearched}
+            return self._answer(rec, out, matches, threshold, gallery)
+
+        return self.c.audited(rec, run)

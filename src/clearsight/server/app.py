@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -25,6 +26,9 @@ from starlette.routing import Route
 
 from ..engine import Engine
 from ..errors import ClearSightError, ImageTooLargeException, InvalidParameterException
+from ..policy.audit import AuditRecord
+from ..policy.context import Caller, acting_as
+from ..policy.scopes import allowed
 from . import sigv4
 from .keys import KeyStore
 from .operations import Operations
@@ -33,6 +37,7 @@ from .protocol import TARGET_PREFIX, Validator
 access_log = logging.getLogger("clearsight.access")
 error_log = logging.getLogger("clearsight.server")
 JSON_11 = "application/x-amz-json-1.1"
+PURPOSE_HEADER = "x-clearsight-purpose"
 
 
 class ThrottlingException(ClearSightError):
@@ -75,9 +80,17 @@ class Service:
             if length > self.max_body:
                 raise ImageTooLargeException(f"the request is {length} bytes; the limit is {self.max_body}")
             body = await self._read(request)
+            caller = Caller(access_key_id="anonymous", request_id=request_id,
+                            purpose=request.headers.get(PURPOSE_HEADER))
             if self.auth:
                 key_id = sigv4.verify(request.method, request.url.path, request.url.query,
                                       {k.lower(): v for k, v in request.headers.items()}, body, self.keys.secret)
+                key = self.keys.get(key_id)
+                assert key is not None
+                caller = Caller(access_key_id=key_id, request_id=request_id, scopes=key.scopes,
+                                collections=key.collections,
+                                purpose=request.headers.get(PURPOSE_HEADER) or key.purpose)
+            key_id = caller.access_key_id
             target = request.headers.get("x-amz-target", "")
             if not target.startswith(TARGET_PREFIX):
                 raise UnknownOperationException(f"X-Amz-Target must be {TARGET_PREFIX}<Operation>, got {target!r}")
@@ -89,10 +102,13 @@ class Service:
             if operation not in self.operations.table:
                 self.operations.handler(operation, {})  # raises the right "not implemented" error
             params = self.validator.request(operation, payload)
-            call = self.operations.handler(operation, params)
+            with acting_as(caller):
+                self.check_scope(caller, operation, params.get("CollectionId"))
+                call = self.operations.handler(operation, params)
+                context = contextvars.copy_context()  # the caller travels to the worker thread
             loop = asyncio.get_running_loop()
             try:
-                result = await asyncio.wait_for(loop.run_in_executor(self.pool, call), self.timeout)
+                result = await asyncio.wait_for(loop.run_in_executor(self.pool, context.run, call), self.timeout)
             except TimeoutError as exc:
                 raise ThrottlingException(f"{operation} did not finish within {self.timeout:g} s; retry later") from exc
             status = 200
@@ -112,6 +128,16 @@ class Service:
                 "ms": round(1000 * (time.perf_counter() - started), 1),
                 "client": request.client.host if request.client else None,
                 "bytes_in": int(request.headers.get("content-length") or 0)}))
+
+    def check_scope(self, caller: Caller, operation: str, collection: Any) -> None:
+        """Refuse (and audit) a request outside the key's scopes."""
+        try:
+            allowed(caller, operation, collection if isinstance(collection, str) else None)
+        except ClearSightError as exc:
+            rec = AuditRecord(operation, collection if isinstance(collection, str) else None, outcome="refused",
+                              detail=f"{exc.code}: {exc.message}")
+            self.engine.collections.audit.append(rec)
+            raise
 
     async def _read(self, request: Request) -> bytes:
         chunks, size = [], 0
@@ -136,15 +162,37 @@ def create_app(engine: Engine, *, auth: bool = True, workers: int | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
         # load the models and open the collections before the first request, not during it
-        await asyncio.get_running_loop().run_in_executor(service.pool, _warm, engine)
+        await loop.run_in_executor(service.pool, _warm, engine)
+        await loop.run_in_executor(service.pool, _maintain, engine)  # retention purge at startup
+        task = asyncio.create_task(_maintenance_loop(service))
         yield
+        task.cancel()
         service.close()
 
     app = Starlette(routes=[Route("/", service.handle, methods=["POST"]),
                             Route("/health", service.health, methods=["GET"])], lifespan=lifespan)
     app.state.service = service
     return app
+
+
+def _maintain(engine: Engine) -> None:
+    """Purge faces past their retention period and finish any pending erasure (both audited)."""
+    c = engine.collections
+    c.purge_expired()
+    if c.erasure_pending:
+        c.complete_erasure()
+
+
+async def _maintenance_loop(service: Service) -> None:
+    interval = float(service.engine.settings.maintenance_interval)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.get_running_loop().run_in_executor(service.pool, _maintain, service.engine)
+        except Exception:  # keep serving; the failure is logged and retried next time
+            error_log.exception("maintenance failed")
 
 
 def _warm(engine: Engine) -> Any:

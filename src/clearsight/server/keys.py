@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidParameterException, ResourceNotFoundException
 
@@ -22,10 +23,18 @@ CREATE TABLE IF NOT EXISTS access_keys (
     secret TEXT NOT NULL,
     created REAL NOT NULL,
     revoked REAL,
-    admin INTEGER NOT NULL DEFAULT 0
+    admin INTEGER NOT NULL DEFAULT 0,
+    scopes TEXT NOT NULL DEFAULT 'detect,compare,search',
+    collections TEXT NOT NULL DEFAULT '*',
+    purpose TEXT
 );
 """
 _ALPHABET = string.ascii_uppercase + string.digits
+_COLUMNS = "access_key_id, name, created, revoked, scopes, collections, purpose"
+
+
+def _key(r: tuple[Any, ...]) -> AccessKey:
+    return AccessKey(r[0], r[1], r[2], r[3], frozenset(r[4].split(",")), tuple(r[5].split(",")), r[6])
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,13 @@ class AccessKey:
     name: str
     created: float
     revoked: float | None
-    admin: bool
+    scopes: frozenset[str]
+    collections: tuple[str, ...]
+    purpose: str | None
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.scopes
 
 
 class KeyStore:
@@ -50,7 +65,6 @@ class KeyStore:
         self._fernet = Fernet(master.read_bytes())
         self._path = data_dir / "clearsight.db"
         self._local = threading.local()
-        self._cache: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self._db.executescript(SCHEMA)
 
@@ -62,39 +76,44 @@ class KeyStore:
             db.execute("PRAGMA journal_mode=WAL")
         return db
 
-    def create(self, name: str, *, admin: bool = False) -> tuple[str, str]:
+    def create(self, name: str, *, scopes: frozenset[str] | None = None, collections: str = "*",
+               purpose: str | None = None) -> tuple[str, str]:
+        """A new key; ``scopes`` are operation groups (default detect, compare, search), ``collections``
+        comma-separated fnmatch patterns, ``purpose`` the default purpose recorded for its requests."""
+        from ..policy.scopes import parse_scopes
+
         if not name or len(name) > 128:
             raise InvalidParameterException("a key needs a name of 1-128 characters")
+        scopes = scopes if scopes is not None else parse_scopes(None)
+        parse_scopes(",".join(scopes))  # validates
         key_id = "CSK" + "".join(secrets.choice(_ALPHABET) for _ in range(17))
         secret = secrets.token_urlsafe(30)
         token = self._fernet.encrypt(secret.encode()).decode()
         with self._lock:
-            self._db.execute("INSERT INTO access_keys VALUES (?,?,?,?,NULL,?)",
-                             (key_id, name, token, time.time(), int(admin)))
+            self._db.execute("INSERT INTO access_keys VALUES (?,?,?,?,NULL,?,?,?,?)",
+                             (key_id, name, token, time.time(), int("admin" in scopes), ",".join(sorted(scopes)),
+                              collections, purpose))
         return key_id, secret
 
+    def get(self, key_id: str) -> AccessKey | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM access_keys WHERE access_key_id=?", (key_id,)).fetchone()
+        return _key(row) if row else None
+
     def secret(self, key_id: str) -> str | None:
-        """The secret of an active key, or None for an unknown or revoked key."""
-        with self._lock:
-            if key_id in self._cache:
-                return self._cache[key_id]
+        """The secret of an active key, or None for an unknown or revoked key (read every time, so a
+        key revoked by another process stops working at once)."""
         row = self._db.execute("SELECT secret FROM access_keys WHERE access_key_id=? AND revoked IS NULL",
                                (key_id,)).fetchone()
-        value = self._fernet.decrypt(row[0].encode()).decode() if row else None
-        with self._lock:
-            self._cache[key_id] = value
-        return value
+        return self._fernet.decrypt(row[0].encode()).decode() if row else None
 
     def list(self) -> list[AccessKey]:
-        rows = self._db.execute("SELECT access_key_id, name, created, revoked, admin FROM access_keys "
-                                "ORDER BY created").fetchall()
-        return [AccessKey(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM access_keys ORDER BY created").fetchall()
+        return [_key(r) for r in rows]
 
     def revoke(self, key_id: str) -> None:
         with self._lock:
             cur = self._db.execute("UPDATE access_keys SET revoked=? WHERE access_key_id=? AND revoked IS NULL",
                                    (time.time(), key_id))
-            self._cache.pop(key_id, None)
         if cur.rowcount == 0:
             raise ResourceNotFoundException(f"no active access key {key_id}")
 

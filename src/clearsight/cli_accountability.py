@@ -1,0 +1,129 @@
+"""``clearsight audit``, ``clearsight collection policy``, ``clearsight erase`` and ``clearsight eval DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from .engine import Engine
+from .errors import InvalidParameterException
+from .settings import Settings
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    return Engine(Settings.load(data_dir=args.data_dir))
+
+
+def _since(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidParameterException(f"--since {text!r} is not an ISO date or time (2026-11-21T10:00)") from exc
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    audit = _engine(args).collections.audit
+    if args.action == "verify":
+        result = audit.verify()
+        checkpoint_ok = True
+        if result.ok and args.checkpoint:
+            cp = json.loads(Path(args.checkpoint).read_text())
+            row = next((r for r in audit.rows() if r[0] == cp["seq"]), None)
+            checkpoint_ok = row is not None and row[3] == cp["hash"]
+        out = {"Intact": result.ok and checkpoint_ok, "Records": result.records, "Head": result.head}
+        if not result.ok:
+            out.update({"FirstBadRecord": result.first_bad, "Problem": result.problem})
+        elif not checkpoint_ok:
+            out.update({"Problem": "the chain does not contain the checkpoint (records were removed or rewritten)"})
+        if args.json:
+            print(json.dumps(out))
+        elif out["Intact"]:
+            print(f"audit chain intact: {result.records} records, head {result.head[:16]}")
+        else:
+            print(f"audit chain BROKEN at record {out.get('FirstBadRecord', '?')}: {out['Problem']}")
+        return 0 if out["Intact"] else 1
+    if args.action == "checkpoint":
+        result = audit.verify()
+        print(json.dumps({"seq": result.records, "hash": result.head, "intact": result.ok,
+                          "time": dt.datetime.now(dt.UTC).isoformat()}))
+        return 0 if result.ok else 1
+    for record in audit.records(since=_since(args.since), key=args.key, collection=args.collection,
+                                purpose=args.purpose):
+        if args.json or args.action == "export":
+            print(json.dumps(record))
+        else:
+            when = dt.datetime.fromtimestamp(record["time"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            results = len(record["results"])
+            print(f"{record['seq']:>6} {when} {record['operation']:20} {record['collection'] or '-':15} "
+                  f"key={record['access_key_id']} purpose={record['purpose'] or '-'} {record['outcome']} "
+                  f"results={results}")
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    c = _engine(args).collections
+    changes = {"min_threshold": args.min_threshold, "require_purpose": True if args.require_purpose else None,
+               "retention_days": args.retention_days, "max_results": args.max_results,
+               "store_images": None}
+    if any(v is not None for v in changes.values()):
+        policy = c.set_policy(args.collection, **changes)
+    else:
+        c.describe_collection(collection_id=args.collection)
+        policy = c.policy(args.collection)
+    body = json.loads(policy.to_json())
+    if args.json:
+        print(json.dumps({"CollectionId": args.collection, "Policy": body}))
+    else:
+        for k, v in body.items():
+            print(f"{k:16} {v}")
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    purged = engine.collections.purge_expired()
+    engine.collections.complete_erasure()
+    out = {"PurgedExpiredFaces": {k: len(v) for k, v in purged.items()}, "ErasureComplete": True}
+    print(json.dumps(out) if args.json else f"erasure complete; purged by retention: {out['PurgedExpiredFaces']}")
+    return 0
+
+
+def cmd_eval_dir(args: argparse.Namespace) -> int:
+    from .evaluation.report import run_report
+
+    engine = Engine(Settings.load())
+    summary = run_report(engine, Path(args.dir), out=Path(args.out), groups_csv=Path(args.groups) if args.groups
+                         else None, max_per_person=args.max_per_person, quiet=args.json)
+    print(json.dumps(summary) if args.json else (Path(args.out) / "report.md").read_text())
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("audit", help="verify, list or export the tamper-evident audit trail")
+    p.add_argument("action", choices=["verify", "list", "export", "checkpoint"])
+    p.add_argument("--since", metavar="ISO", help="records at or after this time")
+    p.add_argument("--key", metavar="ID", help="records of this access key")
+    p.add_argument("--collection", metavar="C")
+    p.add_argument("--purpose", metavar="P")
+    p.add_argument("--checkpoint", metavar="FILE", help="verify: also check a checkpoint saved earlier")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("erase", help="purge faces past retention and complete pending erasure now")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_erase)
+
+
+def add_policy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-threshold", type=float, metavar="T", help="policy: floor under the match thresholds")
+    p.add_argument("--require-purpose", action="store_true", help="policy: searches must state a purpose")
+    p.add_argument("--retention-days", type=float, metavar="D", help="policy: purge faces older than this")
+    p.add_argument("--max-results", type=int, metavar="N", help="policy: most results per search")

@@ -1,0 +1,1 @@
+"""Accountability: who searched whom, why, under which policy, with a tamper-evident record."""

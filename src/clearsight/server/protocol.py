@@ -31,6 +31,18 @@ def operation_names() -> list[str]:
     return sorted(service_model()["operations"])
 
 
+@lru_cache(maxsize=512)
+def _pattern(text: str | None) -> re.Pattern[str] | None:
+    """The model's regex, or None where it uses Java syntax Python lacks (e.g. \\p{L} in tag keys);
+    those members are still checked for type and length."""
+    if not text:
+        return None
+    try:
+        return re.compile(text)
+    except re.error:
+        return None
+
+
 def snake(name: str) -> str:
     """CollectionId -> collection_id, FaceIds -> face_ids, SourceImage -> source_image."""
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
@@ -81,7 +93,8 @@ class Validator:
             self._length(shape, len(value), path)
             if "enum" in shape and value not in shape["enum"]:
                 raise InvalidParameterException(f"{path} must be one of {', '.join(shape['enum'])}, got {value!r}")
-            if "pattern" in shape and not re.fullmatch(shape["pattern"], value):
+            pattern = _pattern(shape.get("pattern"))
+            if pattern is not None and not pattern.fullmatch(value):
                 raise InvalidParameterException(f"{path} {value!r} does not match {shape['pattern']}")
             return value
         if kind in ("integer", "long"):

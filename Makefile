@@ -1,4 +1,4 @@
-# `make run`  - install into .venv, prepare the models, run the main job
+# `make run`  - install into .venv, prepare the models, serve the Rekognition API on 127.0.0.1:8080
 # `make test` - install into .venv, prepare the models, run ruff, mypy and the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,8 +20,11 @@ install: $(BIN)/clearsight models
 models: $(BIN)/clearsight
 	$(BIN)/clearsight models prepare
 
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
 run: install
-	$(BIN)/clearsight detect $(CLEARSIGHT_DATA)/faces/insightface/t1.jpg --draw out/t1_faces.png
+	$(BIN)/clearsight serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -34,6 +37,9 @@ test: install lint typecheck
 
 bench: install
 	$(BIN)/python bench/face_pipeline.py
+	$(BIN)/python bench/embed_lfw.py
+	$(BIN)/python bench/collections_scale.py
+	$(BIN)/python bench/http_service.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

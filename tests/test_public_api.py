@@ -28,3 +28,11 @@ def test_error_codes_are_rekognition_codes() -> None:
     assert clearsight.InvalidParameterException("x").to_dict() == {
         "__type": "InvalidParameterException", "message": "x"}
     assert issubclass(clearsight.ImageTooLargeException, clearsight.ClearSightError)
+
+
+def test_accuracy_doc_has_the_current_calibration_tables() -> None:
+    from clearsight.calibration import available_models, markdown_table
+
+    doc = (ROOT / "docs" / "accuracy.md").read_text()
+    for model in available_models()["models"]:
+        assert markdown_table(model) in doc, f"docs/accuracy.md is stale for {model}"

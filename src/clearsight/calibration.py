@@ -87,3 +87,14 @@ class Calibration:
     def fnmr_at(self, similarity: float) -> float:
         sims = [r[0] for r in self.table]
         return float(np.interp(similarity, sims, [r[3] for r in self.table]))
+
+
+def markdown_table(model: str) -> str:
+    """The Similarity -> FMR / FNMR table of a face model (docs/accuracy.md is checked against it)."""
+    cal = Calibration.load(model=model)
+    rows = ["| Similarity | fused score | FMR (false match per comparison) | 1 in | FNMR (missed same person) |",
+            "|---|---|---|---|---|"]
+    for sim, score, fmr, fnmr in cal.table:
+        one_in = f"{1 / fmr:,.0f}" if fmr > 0 else "-"
+        rows.append(f"| {sim:g} | {score:.4f} | {fmr:.2e} | {one_in} | {100 * fnmr:.2f}% |")
+    return "\n".join(rows) + "\n"

@@ -4,11 +4,14 @@ need it skip with the reason when it is absent."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# never write audit records or collections into the developer's real data directory
+os.environ["CLEARSIGHT_DATA_DIR"] = tempfile.mkdtemp(prefix="clearsight-tests-")
 DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data")).resolve()
 
 
@@ -29,3 +32,20 @@ def engine():  # type: ignore[no-untyped-def]
     from clearsight import Engine
 
     return Engine()
+
+
+@pytest.fixture()
+def collections(engine, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Collections over a fresh data directory, sharing the session engine's models."""
+    from clearsight.collections.service import Collections
+
+    c = Collections(engine, tmp_path)
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def users(collections):  # type: ignore[no-untyped-def]
+    from clearsight.collections.users import Users
+
+    return Users(collections)

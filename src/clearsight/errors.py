@@ -79,6 +79,55 @@ class ServiceQuotaExceededException(ClearSightError):
     http_status = 400
 
 
+class ThrottlingException(ClearSightError):
+    """The server is busy or a request ran past its time limit; retry later (botocore does)."""
+
+    code = "ThrottlingException"
+    http_status = 400
+
+
+class InvalidS3ObjectException(ClearSightError):
+    """An Image.S3Object names no readable file inside its bucket folder."""
+
+    code = "InvalidS3ObjectException"
+    http_status = 400
+
+
+class UnsupportedOperationException(ClearSightError):
+    """A Rekognition operation ClearSight does not implement (the message names it)."""
+
+    code = "UnsupportedOperationException"
+    http_status = 400
+
+
+class UnknownOperationException(ClearSightError):
+    """X-Amz-Target does not name a Rekognition operation."""
+
+    code = "UnknownOperationException"
+    http_status = 400
+
+
+class MissingAuthenticationTokenException(ClearSightError):
+    """The request is not signed."""
+
+    code = "MissingAuthenticationTokenException"
+    http_status = 403
+
+
+class UnrecognizedClientException(ClearSightError):
+    """The access key is unknown or revoked."""
+
+    code = "UnrecognizedClientException"
+    http_status = 403
+
+
+class InvalidSignatureException(ClearSightError):
+    """The SigV4 signature is wrong or its date is more than 5 minutes off."""
+
+    code = "InvalidSignatureException"
+    http_status = 403
+
+
 class ModelNotAvailableError(ClearSightError):
     """A model file is missing or does not match its card (run ``clearsight models prepare``)."""
 

@@ -29,6 +29,15 @@ def clamp01(v: float) -> float:
     return min(1.0, max(0.0, v))
 
 
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two x1, y1, x2, y2 boxes."""
+    ix = max(0.0, min(float(a[2]), float(b[2])) - max(float(a[0]), float(b[0])))
+    iy = max(0.0, min(float(a[3]), float(b[3])) - max(float(a[1]), float(b[1])))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def bounding_box(box: np.ndarray, width: int, height: int) -> dict[str, float]:
     """Pixel x1,y1,x2,y2 -> Rekognition BoundingBox ratios, clamped to the image."""
     x1, y1 = clamp01(float(box[0]) / width), clamp01(float(box[1]) / height)

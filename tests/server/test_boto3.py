@@ -127,8 +127,8 @@ def test_collections_faces_users(server: Server) -> None:
 
 def test_unimplemented_operation_names_itself(server: Server) -> None:
     with pytest.raises(ClientError) as exc:
-        server.client().detect_labels(Image={"Bytes": img("faces", "face_recognition", "obama.jpg")})
-    assert code(exc) == "UnsupportedOperationException" and "DetectLabels" in str(exc.value)
+        server.client().detect_protective_equipment(Image={"Bytes": img("faces", "face_recognition", "obama.jpg")})
+    assert code(exc) == "UnsupportedOperationException" and "DetectProtectiveEquipment" in str(exc.value)
 
 
 def test_authentication(server: Server) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import iou
+
 Detector = Callable[[Path], list[np.ndarray]]  # image path -> boxes x1,y1,x2,y2 in pixels
 
 
@@ -26,12 +28,6 @@ class Recall:
         return self.found / self.total if self.total else 0.0
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def imglab_boxes(*xml_files: Path) -> dict[str, list[np.ndarray]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..geometry import iou
 from . import runtime as _runtime  # noqa: F401  (sets OMP_WAIT_POLICY before yuface loads)
 
 
@@ -51,18 +52,12 @@ def _to_detections(raw: np.ndarray, scale: float, dx: float, dy: float) -> list[
     return dets
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
-def nms(dets: list[Detection], iou: float = 0.4) -> list[Detection]:
+def nms(dets: list[Detection], max_iou: float = 0.4) -> list[Detection]:
     kept: list[Detection] = []
     for d in sorted(dets, key=lambda d: -d.score):
-        if all(_iou(d.box, k.box) < iou for k in kept):
+        if all(iou(d.box, k.box) < max_iou for k in kept):
             kept.append(d)
     return kept
 

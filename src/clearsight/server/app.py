@@ -25,7 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..engine import Engine
-from ..errors import ClearSightError, ImageTooLargeException, InvalidParameterException
+from ..errors import (
+    ClearSightError,
+    ImageTooLargeException,
+    InvalidParameterException,
+    ThrottlingException,
+    UnknownOperationException,
+)
 from ..policy.audit import AuditRecord
 from ..policy.context import Caller, acting_as
 from ..policy.scopes import allowed
@@ -38,16 +44,6 @@ access_log = logging.getLogger("clearsight.access")
 error_log = logging.getLogger("clearsight.server")
 JSON_11 = "application/x-amz-json-1.1"
 PURPOSE_HEADER = "x-clearsight-purpose"
-
-
-class ThrottlingException(ClearSightError):
-    code = "ThrottlingException"
-    http_status = 400
-
-
-class UnknownOperationException(ClearSightError):
-    code = "UnknownOperationException"
-    http_status = 400
 
 
 def _error(exc: ClearSightError, request_id: str) -> Response:

@@ -15,19 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import Engine
-from ..errors import ClearSightError, InvalidParameterException
+from ..errors import InvalidParameterException, InvalidS3ObjectException, UnsupportedOperationException
 from ..images import ObjectBytes
 from .protocol import service_model, snake
-
-
-class UnsupportedOperationException(ClearSightError):
-    code = "UnsupportedOperationException"
-    http_status = 400
-
-
-class InvalidS3ObjectException(ClearSightError):
-    code = "InvalidS3ObjectException"
-    http_status = 400
 
 
 def _image_members(operation: str) -> set[str]:

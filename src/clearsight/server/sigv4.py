@@ -15,27 +15,12 @@ import re
 from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
-from ..errors import ClearSightError
+from ..errors import InvalidSignatureException, MissingAuthenticationTokenException, UnrecognizedClientException
 
 MAX_SKEW = dt.timedelta(minutes=5)
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<sig>[0-9a-f]{64})"
 )
-
-
-class MissingAuthenticationTokenException(ClearSightError):
-    code = "MissingAuthenticationTokenException"
-    http_status = 403
-
-
-class UnrecognizedClientException(ClearSightError):
-    code = "UnrecognizedClientException"
-    http_status = 403
-
-
-class InvalidSignatureException(ClearSightError):
-    code = "InvalidSignatureException"
-    http_status = 403
 
 
 def _hmac(key: bytes, msg: str) -> bytes:

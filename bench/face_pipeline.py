@@ -200,7 +200,7 @@ def recall(quick: bool) -> str:
     if quick:
         lfw_imgs = lfw_imgs[:500]
     rows = []
-    for name, fn in (("YuNet (ClearSight)", ours), ("dlib HOG (face_recognition)", peer)):
+    for name, fn in (("YuNet + O-Net (ClearSight)", ours), ("dlib HOG (face_recognition)", peer)):
         t = time.perf_counter()
         b = detection.box_recall(boxes_dir, truth, fn)
         p = detection.point_recall(cf / "sample_images", points, fn)
@@ -211,7 +211,8 @@ def recall(quick: bool) -> str:
         rows.append([name, f"{b.found}/{b.total} ({100 * b.recall:.1f}%)", b.false_positives,
                      f"{p.found}/{p.total} ({100 * p.recall:.1f}%)", p.false_positives,
                      f"{hit}/{len(imgs)} ({100 * hit / len(imgs):.2f}%)", f"{time.perf_counter() - t:.0f}"])
-    return ("Detection recall at the default confidence (0.6). dlib_boxes: hand-drawn boxes, IoU >= 0.4; "
+    return ("Detection recall at the default confidence (0.75: YuNet candidates verified by MTCNN's O-Net). "
+            "dlib_boxes: hand-drawn boxes, IoU >= 0.4; "
             "CompreFace: a nose point inside a detected box; LFW: a detection containing the image "
             "centre (HOG on the first 2,000 images only, for time):\n\n"
             + table(["detector", "dlib_boxes", "extra boxes", "CompreFace points", "extra boxes",

@@ -62,7 +62,8 @@ def one_to_n(engine: Engine, ident: np.ndarray, vecs: np.ndarray) -> str:
     best = sims.argmax(1)
     rank1 = float(np.mean(gallery_ids[best] == ident[probes]))
     mated_sim = sims[np.arange(len(probes)), np.searchsorted(gallery_ids, ident[probes])]
-    rows = [[f"all {len(gallery_idx):,} identities enrolled (closed set)", f"{len(gallery_idx)}", f"{len(probes)}", f"{100 * rank1:.2f}"]
+    rows = [[f"all {len(gallery_idx):,} identities enrolled (closed set)", f"{len(gallery_idx)}", f"{len(probes)}",
+             f"{100 * rank1:.2f}"]
             + [f"{100 * np.mean((mated_sim < t) | (gallery_ids[best] != ident[probes])):.2f}" for t in THRESHOLDS]]
     # open set: enrol half of the identities; the other half's images are never-enrolled probes
     names = np.array(sorted(first))

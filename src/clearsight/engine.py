@@ -21,6 +21,8 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .collections.service import Collections
     from .collections.users import Users
+    from .labels import LabelAnalyzer
+    from .text import TextReader
 
 
 
@@ -85,6 +87,22 @@ class Engine:
         from .collections.users import Users
 
         return Users(self.collections)
+
+    @cached_property
+    def text(self) -> TextReader:
+        """PP-OCR text reading (built on first use)."""
+        from .text import TextReader
+
+        with self._open_lock:
+            return TextReader.from_cards(Path(self.settings.model_dir), self.settings.cpu_threads)
+
+    @cached_property
+    def labels(self) -> LabelAnalyzer:
+        """Object detector + scene classifier for DetectLabels (built on first use)."""
+        from .labels import LabelAnalyzer
+
+        with self._open_lock:
+            return LabelAnalyzer.from_cards(Path(self.settings.model_dir), self.settings.cpu_threads)
 
     def close(self) -> None:
         """Snapshot the vector indexes and close the database (if they were opened)."""
@@ -162,6 +180,25 @@ class Engine:
             "FaceMatches": matches,
             "UnmatchedFaces": unmatched,
         }
+
+    def detect_text(self, image: ImageInput, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """DetectText: LINEs and WORDs (at most 100 words, like Rekognition); see text.py."""
+        from .text import TextFilters, response
+
+        parsed = TextFilters.parse(filters)
+        img = self.decode(image)
+        return response(self.text.read(img.rgb), img.width, img.height, parsed)
+
+    def detect_labels(
+        self, image: ImageInput, max_labels: int | None = None, min_confidence: float | None = None,
+        features: Sequence[str] | None = None, settings: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """DetectLabels: objects with Instances, animals, scenes, parents; IMAGE_PROPERTIES on request."""
+        from .labels import LabelRequest
+
+        request = LabelRequest.parse(max_labels, min_confidence, features, settings)
+        img = self.decode(image)
+        return self.labels.detect_labels(img.rgb, request)
 
     # --- helpers --------------------------------------------------------------------------
     def similarities(self, probe: Face, faces: list[Face]) -> np.ndarray:

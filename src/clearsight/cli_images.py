@@ -7,15 +7,15 @@ extra ``"Image"`` key naming the file (like ``clearsight detect``).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from .cli_common import each_image
 from .engine import Engine
-from .errors import ClearSightError, InvalidParameterException
+from .errors import InvalidParameterException
 from .settings import Settings
 
 
@@ -23,30 +23,11 @@ def _engine(args: argparse.Namespace) -> Engine:
     return Engine(Settings.load())
 
 
-def _emit_error(exc: ClearSightError, image: str, as_json: bool) -> None:
-    from .cli import _emit_error as emit
-
-    emit(exc, image, as_json)
-
-
 def cmd_labels(args: argparse.Namespace) -> int:
     engine = _engine(args)
     features = ["GENERAL_LABELS", "IMAGE_PROPERTIES"] if args.properties else ["GENERAL_LABELS"]
-    status = 0
-    for n, image in enumerate(args.images):
-        try:
-            result = engine.detect_labels(image, max_labels=args.max_labels, min_confidence=args.min_confidence,
-                                          features=features)
-            if args.draw:
-                out = _output(args.draw, n, len(args.images))
-                draw_labels(engine.decode(image).rgb, result["Labels"], out)
-        except ClearSightError as exc:
-            _emit_error(exc, image, args.json)
-            status = 1
-            continue
-        if args.json:
-            print(json.dumps({"Image": image, **result}))
-            continue
+
+    def human(image: str, result: dict[str, Any]) -> None:
         labels = result["Labels"]
         print(f"{image}: {len(labels)} label{'s' if len(labels) != 1 else ''}")
         for label in labels:
@@ -60,42 +41,26 @@ def cmd_labels(args: argparse.Namespace) -> int:
                                for c in result["ImageProperties"]["DominantColors"][:5])
             print(f"  quality: brightness {q['Brightness']:.0f} sharpness {q['Sharpness']:.0f} "
                   f"contrast {q['Contrast']:.0f}; colours: {colors}")
-        if args.draw:
-            print(f"  drawn to {_output(args.draw, n, len(args.images))}")
-    return status
+
+    return each_image(
+        args, lambda image: engine.detect_labels(image, max_labels=args.max_labels, min_confidence=args.min_confidence,
+                                                 features=features), human,
+        lambda image, result, out: draw_labels(engine.decode(image).rgb, result["Labels"], out))
 
 
 def cmd_text(args: argparse.Namespace) -> int:
     engine = _engine(args)
     filters = {"WordFilter": {"MinConfidence": args.min_confidence}} if args.min_confidence is not None else None
-    status = 0
-    for n, image in enumerate(args.images):
-        try:
-            result = engine.detect_text(image, filters=filters)
-            if args.draw:
-                out = _output(args.draw, n, len(args.images))
-                draw_text(engine.decode(image).rgb, result["TextDetections"], out)
-        except ClearSightError as exc:
-            _emit_error(exc, image, args.json)
-            status = 1
-            continue
-        if args.json:
-            print(json.dumps({"Image": image, **result}))
-            continue
+
+    def human(image: str, result: dict[str, Any]) -> None:
         lines = [d for d in result["TextDetections"] if d["Type"] == "LINE"]
         words = len(result["TextDetections"]) - len(lines)
         print(f"{image}: {len(lines)} line{'s' if len(lines) != 1 else ''}, {words} word{'s' if words != 1 else ''}")
         for line in lines:
             print(f"  {line['Confidence']:5.1f}  {line['DetectedText']}")
-        if args.draw:
-            print(f"  drawn to {_output(args.draw, n, len(args.images))}")
-    return status
 
-
-def _output(base: str, index: int, count: int) -> Path:
-    from .drawing import output_path
-
-    return output_path(Path(base), index, count)
+    return each_image(args, lambda image: engine.detect_text(image, filters=filters), human,
+                      lambda image, result, out: draw_text(engine.decode(image).rgb, result["TextDetections"], out))
 
 
 def _write(img: np.ndarray, out: Path) -> None:

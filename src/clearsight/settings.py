@@ -71,10 +71,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("request_timeout", float, 60.0,
             "Seconds a request may run before it is answered with ThrottlingException."),
     Setting("ann_threshold", int, 100_000,
-            "Faces in a collection from which search uses a faiss IVF index instead of an exact scan "
-            "(measured: exact search of 100k faces takes ~5-8 ms here, of 1M ~85 ms)."),
-    Setting("ann_nprobe", int, 64,
-            "IVF lists scanned per search (of ~4*sqrt(faces)); more is slower and closer to exact."),
+            "Faces in a collection from which search scans compact 64-byte codes (PCA + 8-bit) and re-scores "
+            "the best candidates exactly, instead of scanning every full vector (1M faces: ~85 ms exact)."),
+    Setting("ann_candidates", int, 2048,
+            "Candidates re-scored exactly per search above ann_threshold (at least 8 x MaxFaces)."),
     Setting("erase_sync_bytes", int, 256 * 1024 * 1024,
             "Below this database size, deletions are erased (VACUUM, WAL truncated, index files rewritten) "
             "before the call returns; above it, at the next compaction (`clearsight erase`, or hourly in the server)."),

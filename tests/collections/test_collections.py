@@ -149,23 +149,30 @@ def test_collection_pins_its_model(engine, tmp_path: Path) -> None:  # type: ign
     other.close()
 
 
-def test_large_collections_switch_to_ivf(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from clearsight.collections.index import IvfIndex
+def test_large_collections_switch_to_the_compressed_scan(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from clearsight.collections.index import ScanIndex
+    from clearsight.collections.store import NewFace
 
     c = Collections(engine, tmp_path)
-    c.ann_threshold = 3
+    c.ann_threshold = 1000
     c.create_collection(collection_id="c")
-    ids = {}
-    for name in ("obama", "biden", "obama2", "two_people"):
-        for rec in c.index_faces(collection_id="c", image=fr(f"{name}.jpg"))["FaceRecords"]:
-            ids.setdefault(name, rec["Face"]["FaceId"])
-    assert isinstance(c.index("c"), IvfIndex)
+    rng = np.random.default_rng(0)
+    dim = engine.calibration.recipe.dimension
+    noise = rng.standard_normal((1200, dim)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    box = {"Width": 0.5, "Height": 0.5, "Left": 0.25, "Top": 0.25}
+    c.store.add_faces("c", [NewFace(f"00000000-0000-0000-0000-{i:012d}", "img", None, box, 99.0, v)
+                            for i, v in enumerate(noise)])
+    obama = c.index_faces(collection_id="c", image=fr("obama.jpg"))["FaceRecords"][0]["Face"]["FaceId"]
+    assert isinstance(c.index("c"), ScanIndex)
     hits = c.search_faces_by_image(collection_id="c", image=fr("obama-720p.jpg"), face_match_threshold=90)
-    assert ids["obama"] in {m["Face"]["FaceId"] for m in hits["FaceMatches"]}
-    c.delete_faces(collection_id="c", face_ids=[ids["obama"]])
+    assert [m["Face"]["FaceId"] for m in hits["FaceMatches"]] == [obama]
+    c.delete_faces(collection_id="c", face_ids=[obama])
     hits = c.search_faces_by_image(collection_id="c", image=fr("obama-720p.jpg"), face_match_threshold=90)
-    assert ids["obama"] not in {m["Face"]["FaceId"] for m in hits["FaceMatches"]}
+    assert hits["FaceMatches"] == []
     c.close()
     c2 = Collections(engine, tmp_path)
-    assert isinstance(c2.index("c"), IvfIndex) and ids["obama"] not in c2.index("c")
+    assert isinstance(c2.index("c"), ScanIndex) and obama not in c2.index("c") and len(c2.index("c")) == 1200
     c2.close()

@@ -62,24 +62,34 @@ def test_snapshot_round_trip_and_damage(tmp_path: Path) -> None:
     assert ExactIndex.load(tmp_path / "missing.idx", "c", 32) is None
 
 
-def test_ivf_index_finds_near_duplicates_and_forgets_deleted(tmp_path: Path) -> None:
-    from clearsight.collections.index import IvfIndex, load_index
+def test_scan_index_matches_exact_search_and_forgets_deleted(tmp_path: Path) -> None:
+    from clearsight.collections.index import ScanIndex, load_index
 
     rng = np.random.default_rng(3)
-    vecs = unit(rng, 5000, 64)
+    centres = unit(rng, 300, 64)
+    vecs = centres[rng.integers(0, 300, 5000)] + 0.15 * rng.standard_normal((5000, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     ids = [f"f{i}" for i in range(5000)]
-    idx = IvfIndex.build(ids, vecs, nprobe=16)
-    noisy = vecs[:50] + 0.02 * rng.standard_normal((50, 64)).astype(np.float32)
-    for i, q in enumerate(noisy):
-        hits = idx.search(q / np.linalg.norm(q), k=1, min_score=0.5)
-        assert hits and hits[0].face_id == ids[i]
+    idx = ScanIndex.build(ids, vecs, candidates=256)
+    exact = ExactIndex(64)
+    exact.add(ids, vecs)
+    for q in vecs[:50] + 0.05 * rng.standard_normal((50, 64)).astype(np.float32):
+        q = q / np.linalg.norm(q)
+        assert [h.face_id for h in idx.search(q, k=10, min_score=0.5)] == \
+            [h.face_id for h in exact.search(q, k=10, min_score=0.5)]
     idx.remove(ids[:10])
-    assert len(idx) == 4990
-    assert all(idx.search(v, k=5, min_score=0.99) == [] for v in vecs[:10])
+    assert len(idx) == 4990 and "f3" not in idx
+    assert all(h.face_id not in ids[:10] for v in vecs[:10] for h in idx.search(v, k=5))
+    idx.add(["new"], vecs[:1])
+    assert idx.search(vecs[0], k=1)[0].face_id == "new"
     idx.seq = 9
-    path = tmp_path / "ivf.idx"
+    path = tmp_path / "scan.idx"
     idx.save(path, "c")
     back = load_index(path, "c", 64)
-    assert isinstance(back, IvfIndex) and len(back) == 4990 and back.seq == 9
+    assert isinstance(back, ScanIndex) and len(back) == 4991 and back.seq == 9
     assert back.search(vecs[20], k=1)[0].face_id == "f20"
     assert load_index(path, "other", 64) is None
+    raw = bytearray(path.read_bytes())
+    raw[200] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    assert load_index(path, "c", 64) is None

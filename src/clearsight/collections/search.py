@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..faces import Face
     from ..policy.audit import AuditLog
     from ..policy.policies import CollectionPolicy
-    from .index import ExactIndex, IvfIndex
+    from .index import ExactIndex, ScanIndex
     from .store import Store
 
 EXTENSION = "ClearSightAccountability"
@@ -54,7 +54,7 @@ class SearchOps:
         audit: AuditLog
         _lock: threading.RLock
 
-        def index(self, collection_id: str) -> ExactIndex | IvfIndex: ...
+        def index(self, collection_id: str) -> ExactIndex | ScanIndex: ...
         def policy(self, collection_id: str) -> CollectionPolicy: ...
         def _collection_model(self, collection_id: str) -> str: ...
         def audited(self, rec: AuditRecord, run: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...

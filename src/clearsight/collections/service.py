@@ -25,7 +25,7 @@ from ..policy.audit import AuditLog, AuditRecord
 from ..policy.context import current
 from ..policy.policies import CollectionPolicy
 from . import quality, validation
-from .index import ExactIndex, IvfIndex, load_index
+from .index import ExactIndex, ScanIndex, load_index
 from .search import SearchOps
 from .store import FaceRow, NewFace, Store
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 ARN_PREFIX = "arn:aws:rekognition:local:000000000000:collection/"
 SNAPSHOT_EVERY = 20_000  # changes between index snapshots
+MIN_SCAN_FACES = 1_000  # the compressed scan's PCA needs a real sample; below this exact search is instant
 
 
 def face_record(row: FaceRow, model_version: str) -> dict[str, Any]:
@@ -54,9 +55,9 @@ class Collections(SearchOps):
         self.audit = AuditLog(self.store)
         self.erasure_pending = False
         self.paginator = validation.Paginator(self._secret())
-        self._indexes: dict[str, ExactIndex | IvfIndex] = {}
+        self._indexes: dict[str, ExactIndex | ScanIndex] = {}
         self.ann_threshold = int(engine.settings.ann_threshold)
-        self.ann_nprobe = int(engine.settings.ann_nprobe)
+        self.ann_candidates = int(engine.settings.ann_candidates)
         self._lock = threading.RLock()  # guards _indexes and orders write + index update
         self._since_snapshot = 0
 
@@ -72,7 +73,7 @@ class Collections(SearchOps):
     def _index_path(self, collection_id: str) -> Path:
         return self.data_dir / "index" / f"{collection_id}.idx"
 
-    def index(self, collection_id: str) -> ExactIndex | IvfIndex:
+    def index(self, collection_id: str) -> ExactIndex | ScanIndex:
         """The collection's index: from its snapshot caught up with the change log, or rebuilt."""
         with self._lock:
             idx = self._indexes.get(collection_id)
@@ -90,23 +91,24 @@ class Collections(SearchOps):
             self._indexes[collection_id] = idx
             return idx
 
-    def _new_index(self, dimension: int, ids: list[str], mat: np.ndarray) -> ExactIndex | IvfIndex:
-        """Exact search while it is fast enough; faiss IVF above ``ann_threshold`` faces."""
-        if len(ids) >= self.ann_threshold:
-            return IvfIndex.build(ids, mat, nprobe=self.ann_nprobe)
+    def _new_index(self, dimension: int, ids: list[str], mat: np.ndarray) -> ExactIndex | ScanIndex:
+        """Exact search while it is fast enough; a compressed scan with exact re-scoring above
+        ``ann_threshold`` faces."""
+        if len(ids) >= max(self.ann_threshold, MIN_SCAN_FACES):
+            return ScanIndex.build(ids, mat, candidates=self.ann_candidates)
         exact = ExactIndex(dimension)
         exact.add(ids, mat)
         return exact
 
     def _maybe_switch(self, collection_id: str) -> None:
         idx = self._indexes.get(collection_id)
-        if isinstance(idx, ExactIndex) and len(idx) >= self.ann_threshold:
-            ivf = IvfIndex.build(list(idx.ids), idx.matrix.copy(), nprobe=self.ann_nprobe)
+        if isinstance(idx, ExactIndex) and len(idx) >= max(self.ann_threshold, MIN_SCAN_FACES):
+            ivf = ScanIndex.build(list(idx.ids), idx.matrix.copy(), candidates=self.ann_candidates)
             ivf.seq = idx.seq
             self._indexes[collection_id] = ivf
             ivf.save(self._index_path(collection_id), collection_id)
 
-    def _catch_up(self, collection_id: str, idx: ExactIndex | IvfIndex) -> None:
+    def _catch_up(self, collection_id: str, idx: ExactIndex | ScanIndex) -> None:
         changes = [c for c in self.store.changes_since(idx.seq) if c[1] == collection_id]
         adds = [c[2] for c in changes if c[3] == "add"]
         vectors = self.store.face_vectors(collection_id, adds)

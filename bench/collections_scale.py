@@ -46,8 +46,8 @@ def load_lfw(model: str, path: Path | None = None) -> tuple[np.ndarray, np.ndarr
     path = path or ROOT / "out" / f"lfw_{model}.npz"
     if not path.is_file():
         sys.exit(f"{path} is missing: run python bench/embed_lfw.py first")
-    z = np.load(path)
-    return z["identities"], z["vectors"]
+    with np.load(path) as z:
+        return z["identities"], z["vectors"]
 
 
 def one_to_n(engine: Engine, ident: np.ndarray, vecs: np.ndarray) -> str:

@@ -72,11 +72,12 @@ def lfw_accuracy(quick: bool) -> tuple[str, dict[str, object]]:
     cache = ROOT / "out" / f"lfw_{FUSED}.npz"
     wanted = {p.first for p in pairs} | {p.second for p in pairs}
     if cache.is_file():  # bench/embed_lfw.py ran the same pipeline (centred face, fused embedding)
-        z = np.load(cache)
-        keep = [i for i, rel in enumerate(z["paths"]) if f"images/{rel}" in wanted]
-        vecs = {f"images/{z['paths'][i]}": z["vectors"][i] for i in keep}
-        fallbacks = int(z["fallbacks"][keep].sum())
-        seconds = float(z["seconds"]) * len(keep) / len(z["paths"])
+        with np.load(cache) as z:  # read each array once (NpzFile re-reads on every access)
+            paths, vectors, fell_back, total_s = z["paths"], z["vectors"], z["fallbacks"], float(z["seconds"])
+        keep = [i for i, rel in enumerate(paths) if f"images/{rel}" in wanted]
+        vecs = {f"images/{paths[i]}": vectors[i] for i in keep}
+        fallbacks = int(fell_back[keep].sum())
+        seconds = total_s * len(keep) / len(paths)
     else:
         t0 = time.perf_counter()
         vecs, fallbacks = lfw.embed_images(engine.faces, root, sorted(wanted))

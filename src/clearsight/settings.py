@@ -73,7 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ann_threshold", int, 100_000,
             "Faces in a collection from which search scans compact 64-byte codes (PCA + 8-bit) and re-scores "
             "the best candidates exactly, instead of scanning every full vector (1M faces: ~85 ms exact)."),
-    Setting("ann_candidates", int, 2048,
+    Setting("ann_candidates", int, 1024,
             "Candidates re-scored exactly per search above ann_threshold (at least 8 x MaxFaces)."),
     Setting("erase_sync_bytes", int, 256 * 1024 * 1024,
             "Below this database size, deletions are erased (VACUUM, WAL truncated, index files rewritten) "

@@ -92,6 +92,22 @@ class ExactIndex:
             self._mat[last] = 0.0  # erase, do not just forget
             self._ids.pop()
 
+    def remove_compact(self, ids: list[str]) -> None:
+        """Remove rows keeping the order of the others (the compressed scan's codes rely on it);
+        the freed tail rows are zeroed. O(n): meant for occasional deletes."""
+        with self.lock:
+            rows = [self._row[f] for f in ids if f in self._row]
+            if not rows:
+                return
+            n = len(self._ids)
+            keep = np.ones(n, bool)
+            keep[rows] = False
+            m = n - len(rows)
+            self._mat[:m] = self._mat[:n][keep]
+            self._mat[m:n] = 0.0
+            self._ids = [f for f, k in zip(self._ids, keep.tolist()) if k]
+            self._row = {f: i for i, f in enumerate(self._ids)}
+
     def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]:
         with self.lock:
             n = len(self._ids)
@@ -175,9 +191,9 @@ class ScanIndex:
     quantised to 8 bits per dimension (faiss IndexScalarQuantizer). A search scans all codes
     (64 MB per million faces, a few ms), takes the ``candidates`` best, and re-scores them exactly
     against the full vectors, so every returned score is exact and the top results match exact
-    search unless a true result falls outside the candidate list. Measured on 1M faces (LFW +
-    synthetic distractors): identical rank-1 to exact search, p99 under 10 ms on one core.
-    Deleting a face removes its code (the code list is compacted) and zeroes its vector.
+    search unless a true result falls outside the candidate list (docs/benchmarks.md measures how
+    often). Codes and full vectors are kept in the same order; deleting faces compacts both (O(n),
+    the deleted vectors' bytes are overwritten).
     """
 
     CODE_DIM = 64
@@ -185,6 +201,9 @@ class ScanIndex:
     def __init__(self, dimension: int, *, candidates: int) -> None:
         import faiss
 
+        # one query uses one core: the server already runs requests in parallel, and faiss's
+        # OpenMP threads measured 2x slower than one thread on a busy two-core machine
+        faiss.omp_set_num_threads(1)
         self.dimension = dimension
         self.candidates = candidates
         self.exact = ExactIndex(dimension)
@@ -192,7 +211,6 @@ class ScanIndex:
         self._basis = np.eye(dimension, self.CODE_DIM, dtype=np.float32)  # (dimension, CODE_DIM)
         self._codes: Any = faiss.IndexScalarQuantizer(self.CODE_DIM, faiss.ScalarQuantizer.QT_8bit,
                                                       faiss.METRIC_INNER_PRODUCT)
-        self._code_ids: list[str] = []  # face id of each code, in code order
         self.lock = threading.Lock()
 
     @property
@@ -235,35 +253,33 @@ class ScanIndex:
             if not fresh:
                 return
             mat = np.ascontiguousarray([v for _, v in fresh], np.float32)
-            self.exact.add([f for f, _ in fresh], mat)
+            self.exact.add([f for f, _ in fresh], mat)  # appends: code i is exact row i
             for start in range(0, len(mat), 100_000):
                 self._codes.add(self._project(mat[start:start + 100_000]))
-            self._code_ids.extend(f for f, _ in fresh)
 
     def remove(self, ids: list[str]) -> None:
         import faiss
 
         with self.lock:
-            gone = {f for f in ids if f in self.exact}
+            gone = [f for f in ids if f in self.exact]
             if not gone:
                 return
-            positions = np.array([i for i, f in enumerate(self._code_ids) if f in gone], np.int64)
+            # codes and full vectors are kept in the same order: remove the same positions from both
+            positions = np.array(sorted(self.exact._row[f] for f in gone), np.int64)
             self._codes.remove_ids(faiss.IDSelectorBatch(positions))
-            self._code_ids = [f for f in self._code_ids if f not in gone]
-            self.exact.remove(sorted(gone))
+            self.exact.remove_compact(gone)
 
     def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]:
         if len(self.exact) == 0 or k <= 0:
             return []
         q = np.ascontiguousarray(query, np.float32)[None, :]
         with self.lock:
-            want = min(len(self._code_ids), max(self.candidates, 8 * k))
-            _, pos = self._codes.search(self._project(q), want)
-            cand = [self._code_ids[p] for p in pos[0] if p >= 0]
-            rows = np.array([self.exact._row[f] for f in cand], np.int64)
-            scores = self.exact._mat[rows] @ q[0]
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [Hit(cand[i], float(scores[i])) for i in order if scores[i] >= min_score]
+            want = min(len(self.exact), max(self.candidates, 8 * k))
+            _, found = self._codes.search(self._project(q), want)
+            pos = found[0][found[0] >= 0]
+            scores = self.exact._mat[pos] @ q[0]
+            order = np.argsort(-scores, kind="stable")[:k]
+            return [Hit(self.exact._ids[pos[i]], float(scores[i])) for i in order if scores[i] >= min_score]
 
     def save(self, path: Path, collection_id: str) -> None:
         """The PCA and the codes (in code order), followed by the exact snapshot."""
@@ -272,13 +288,11 @@ class ScanIndex:
         with self.lock:
             pca = np.concatenate([self._mean[None, :], self._basis.T]).astype(np.float32).tobytes()
             codes = faiss.serialize_index(self._codes).tobytes()
-            order = "\n".join(self._code_ids).encode()
         header = json.dumps({"collection": collection_id, "candidates": self.candidates, "pca": len(pca),
-                             "codes": len(codes), "order": len(order),
-                             "crc32": zlib.crc32(codes, zlib.crc32(pca, zlib.crc32(order)))}).encode()
+                             "codes": len(codes), "crc32": zlib.crc32(codes, zlib.crc32(pca))}).encode()
 
         def write(fh: BinaryIO) -> None:
-            fh.write(SCAN_MAGIC + struct.pack("<I", len(header)) + header + pca + codes + order)
+            fh.write(SCAN_MAGIC + struct.pack("<I", len(header)) + header + pca + codes)
             self.exact.write_to(fh, collection_id)
 
         _atomic_write(path, write)
@@ -293,21 +307,20 @@ class ScanIndex:
                     return None
                 (hlen,) = struct.unpack("<I", fh.read(4))
                 header = json.loads(fh.read(hlen))
-                pca, codes, order = fh.read(header["pca"]), fh.read(header["codes"]), fh.read(header["order"])
+                pca, codes = fh.read(header["pca"]), fh.read(header["codes"])
                 exact = ExactIndex.read_from(fh, collection_id, dimension)
         except (OSError, ValueError, KeyError, struct.error):
             return None
         if exact is None or header.get("collection") != collection_id:
             return None
-        if zlib.crc32(codes, zlib.crc32(pca, zlib.crc32(order))) != header["crc32"]:
+        if zlib.crc32(codes, zlib.crc32(pca)) != header["crc32"]:
             return None
         index = cls(dimension, candidates=int(header["candidates"]))
         index.exact = exact
         projection = np.frombuffer(pca, np.float32).reshape(cls.CODE_DIM + 1, dimension)
         index._mean, index._basis = projection[0].copy(), np.ascontiguousarray(projection[1:].T)
         index._codes = faiss.deserialize_index(np.frombuffer(codes, np.uint8))
-        index._code_ids = order.decode().split("\n") if order else []
-        if len(index._code_ids) != len(exact) or index._codes.ntotal != len(exact):
+        if index._codes.ntotal != len(exact):
             return None
         return index
 

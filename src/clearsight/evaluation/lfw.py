@@ -207,10 +207,12 @@ def roc_png(scores: np.ndarray, same: np.ndarray, path: Path, title: str) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    thresholds = np.sort(np.unique(scores))[::-1]
-    neg, pos = scores[~same], scores[same]
-    far = np.array([np.mean(neg >= t) for t in thresholds])
-    tar = np.array([np.mean(pos >= t) for t in thresholds])
+    thresholds = np.unique(scores)[::-1]
+    if len(thresholds) > 20_000:  # millions of pairs: a fine grid is enough for a plot
+        thresholds = np.quantile(scores, np.linspace(1, 0, 20_000))
+    neg, pos = np.sort(scores[~same]), np.sort(scores[same])
+    far = (len(neg) - np.searchsorted(neg, thresholds, side="left")) / max(1, len(neg))
+    tar = (len(pos) - np.searchsorted(pos, thresholds, side="left")) / max(1, len(pos))
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     ax.plot(np.maximum(far, 1e-5), tar, lw=2)
     ax.set_xscale("log")

@@ -54,6 +54,19 @@ def embed_folder(engine: Engine, root: Path, max_per_person: int, quiet: bool) -
     return np.array(names), np.array(vecs, np.float32), skipped
 
 
+def cached_embeddings(engine: Engine, root: Path, cache: Path, max_per_person: int,
+                      quiet: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Embed once per dataset and model: rerunning with other groups reuses out/embeddings.npz."""
+    key = f"{engine.model_version}|{root.resolve()}|{max_per_person}"
+    if cache.is_file():
+        with np.load(cache) as z:
+            if str(z["key"]) == key:
+                return z["names"], z["vectors"], int(z["skipped"])
+    names, vecs, skipped = embed_folder(engine, root, max_per_person, quiet)
+    np.savez(cache, key=np.array(key), names=names, vectors=vecs, skipped=np.array(skipped))
+    return names, vecs, skipped
+
+
 def pair_scores(names: np.ndarray, vecs: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(genuine scores, impostor scores) over all pairs, impostors sampled to MAX_IMPOSTORS."""
     gen, imp = [], []
@@ -108,7 +121,8 @@ def run_report(engine: Engine, root: Path, *, out: Path, groups_csv: Path | None
                quiet: bool = False) -> dict[str, Any]:
     if not root.is_dir():
         raise InvalidParameterException(f"{root} is not a folder (a folder per person is expected)")
-    names, vecs, skipped = embed_folder(engine, root, max_per_person, quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    names, vecs, skipped = cached_embeddings(engine, root, out / "embeddings.npz", max_per_person, quiet)
     gen, imp = pair_scores(names, vecs)
     summary: dict[str, Any] = {"dataset": str(root), "model": engine.model_version, "people": len(set(names)),
                                "faces": len(names), "skipped_images": skipped, "overall": figures(engine, gen, imp)}

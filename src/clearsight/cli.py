@@ -16,7 +16,7 @@ from .settings import SETTINGS, Settings
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    return Engine(Settings.load(data=getattr(args, "data", None)))
+    return Engine(Settings.load(data_dir=getattr(args, "data_dir", None)))
 
 
 
@@ -77,7 +77,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     from .evaluation import lfw
 
     engine = _engine(args)
-    root = Path(args.data_dir) if args.data_dir else Path(engine.settings.data) / "lfw"
+    root = Path(args.lfw_dir) if args.lfw_dir else Path(engine.settings.data) / "lfw"
     pairs_file = Path(args.pairs) if args.pairs else root / "pairs.txt"
     try:
         if not (root / "images").is_dir():
@@ -175,13 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="measure accuracy: `eval lfw` (LFW protocol) or `eval DIR` (a folder per person)")
     p.add_argument("target", metavar="lfw|DIR", help="lfw, or a folder with a subfolder of photos per person")
     p.add_argument("--pairs", metavar="FILE", help="lfw: pairs file in LFW format (default DIR/pairs.txt)")
-    p.add_argument("--data", dest="data_dir", metavar="DIR",
+    p.add_argument("--data", dest="lfw_dir", metavar="DIR",
                    help="lfw: the LFW folder holding images/ (default $CLEARSIGHT_DATA/lfw)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.add_argument("--roc", default="lfw_roc.png", metavar="OUT.png", help="lfw: where to write the ROC plot")
     p.add_argument("--groups", metavar="CSV", help="DIR: person,group labels for per-group figures")
     p.add_argument("--out", default="eval_report", metavar="REPORT_DIR", help="DIR: where to write the report")
     p.add_argument("--max-per-person", type=int, default=0, metavar="N", help="DIR: use at most N photos per person")
+    p.add_argument("--data-dir", metavar="DIR", help="ClearSight's data directory (default $CLEARSIGHT_DATA_DIR)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("models", help="list or prepare the models")

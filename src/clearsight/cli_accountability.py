@@ -97,7 +97,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
 def cmd_eval_dir(args: argparse.Namespace) -> int:
     from .evaluation.report import run_report
 
-    engine = Engine(Settings.load())
+    engine = _engine(args)
     summary = run_report(engine, Path(args.dir), out=Path(args.out), groups_csv=Path(args.groups) if args.groups
                          else None, max_per_person=args.max_per_person, quiet=args.json)
     print(json.dumps(summary) if args.json else (Path(args.out) / "report.md").read_text())

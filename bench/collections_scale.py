@@ -219,6 +219,47 @@ def scale(engine: Engine, ident: np.ndarray, vecs: np.ndarray, total: int, n_pro
     return text
 
 
+def latency_only(engine: Engine, ident: np.ndarray, vecs: np.ndarray, total: int, n_probes: int) -> str:
+    """The search step alone on an otherwise idle machine: ScanIndex vs faiss IndexFlatIP."""
+    import faiss
+
+    first: dict[str, int] = {}
+    for i, p in enumerate(ident):
+        first.setdefault(str(p), i)
+    g = np.array(sorted(first.values()))
+    gs = set(g.tolist())
+    probes = np.random.default_rng(2).choice([i for i in range(len(ident)) if i not in gs], n_probes, replace=False)
+    gallery = np.ascontiguousarray(np.concatenate([vecs[g], distractors(ident, vecs, total - len(g))]))
+    ids = [str(i) for i in range(len(gallery))]
+    idx = ScanIndex.build(ids, gallery, candidates=int(engine.settings.ann_candidates))
+    flat = faiss.IndexFlatIP(gallery.shape[1])
+    flat.add(gallery)
+    rows = []
+    for level in (80.0, 99.0):
+        t_min = engine.calibration.score_for(level)
+        lat, latf, same, checked = [], [], 0, 0
+        for p in probes:
+            q = vecs[p]
+            t = time.perf_counter()
+            hits = idx.search(q, k=80, min_score=t_min)
+            lat.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            scores, found = flat.search(q[None, :], 80)
+            latf.append(time.perf_counter() - t)
+            exact = [ids[r] for s, r in zip(scores[0], found[0]) if s >= t_min]
+            true_row = int(np.searchsorted(ident[g], ident[p]))
+            if float(gallery[true_row] @ q) >= t_min:
+                checked += 1
+                same += [h.face_id for h in hits] == exact
+        lat_ms, latf_ms = np.array(lat) * 1000, np.array(latf) * 1000
+        rows.append([f"{level:g}", f"{np.percentile(lat_ms, 50):.2f}", f"{np.percentile(lat_ms, 99):.2f}",
+                     f"{np.percentile(latf_ms, 50):.1f}", f"{np.percentile(latf_ms, 99):.1f}", f"{same}/{checked}"])
+    return (f"Search step only, {len(gallery):,} faces ({len(g):,} real + synthetic distractors), {n_probes} real "
+            "probes, MaxFaces 80, one thread, nothing else running (`--latency-only`):\n\n"
+            + table(["FaceMatchThreshold", "scan p50 ms", "scan p99 ms", "FlatIP p50 ms", "FlatIP p99 ms",
+                     "identical to exact (probes with a true match above threshold)"], rows))
+
+
 def indexing_throughput(engine: Engine, n_images: int) -> str:
     data = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data")) / "lfw" / "images"
     images = sorted(data.glob("*/*.jpg"))[:n_images]
@@ -242,9 +283,16 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=2000)
     parser.add_argument("--index-images", type=int, default=300)
     parser.add_argument("--embeddings", type=Path, help="an npz like bench/embed_lfw.py writes (default: its output)")
+    parser.add_argument("--latency-only", action="store_true", help="only the search-step latency section")
     args = parser.parse_args()
     engine = Engine()
     ident, vecs = load_lfw(engine.model_version, args.embeddings)
+    if args.latency_only:
+        text = latency_only(engine, ident, vecs, args.faces, args.probes)
+        print(text)
+        write_section("collections_latency", f"### Collections: search latency on an idle machine\n\nMachine: "
+                      f"{machine()}. Script: `bench/collections_scale.py --latency-only`.\n\n{text}")
+        return
     parts = [f"## Collections at scale\n\nMachine: {machine()}. Script: `bench/collections_scale.py`.\n"]
     for section in (lambda: one_to_n(engine, ident, vecs),
                     lambda: scale(engine, ident, vecs, args.faces, args.probes),

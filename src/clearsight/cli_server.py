@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .server.app import create_app
     from .server.keys import KeyStore
+    from .server.limits import protocol_class, raise_fd_limit
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     settings = _settings(args)
@@ -38,19 +40,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("!" * 72)
     elif keys.empty():
         key_id, secret = keys.create("admin", scopes=frozenset({"admin"}))
-        print("A new data directory: created an admin access key (shown once, store it now).\n"
-              f"  export AWS_ACCESS_KEY_ID={key_id}\n"
-              f"  export AWS_SECRET_ACCESS_KEY={secret}\n"
-              f"  export AWS_ENDPOINT_URL_REKOGNITION={url}\n"
-              "  export AWS_DEFAULT_REGION=us-east-1\n"
-              "then boto3.client('rekognition') or `aws rekognition detect-faces ...` talk to ClearSight.",
-              file=sys.stderr, flush=True)
+        _show_admin_key(data_dir, key_id, secret, url)
     engine = Engine(settings)
     app = create_app(engine, auth=not args.no_auth, workers=args.workers)
-    log.info("ClearSight serving %s on %s (data: %s)", engine.model_version, url, data_dir)
+    connections = int(settings.max_connections)
+    fds = raise_fd_limit(max(4096, 2 * connections + 512))
+    log.info("ClearSight serving %s on %s (data: %s; at most %d connections, %d file descriptors)",
+             engine.model_version, url, data_dir, connections, fds)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30,
-                access_log=False)
+                access_log=False, http=protocol_class(max_connections=connections,
+                                                      idle_timeout=float(settings.idle_timeout)))
     return 0
+
+
+ADMIN_KEY_FILE = "admin-key.txt"
+
+
+def _show_admin_key(data_dir: Path, key_id: str, secret: str, url: str) -> None:
+    """Show the first admin key to the person at the terminal, never through the log stream.
+
+    On a terminal it is printed there; when the output goes to a log (systemd, docker, a file) it
+    is written to an owner-only file in the data directory instead, and the log gets the path."""
+    text = ("A new data directory: created an admin access key (shown once, store it now).\n"
+            f"  export AWS_ACCESS_KEY_ID={key_id}\n"
+            f"  export AWS_SECRET_ACCESS_KEY={secret}\n"
+            f"  export AWS_ENDPOINT_URL_REKOGNITION={url}\n"
+            "  export AWS_DEFAULT_REGION=us-east-1\n"
+            "then boto3.client('rekognition') or `aws rekognition detect-faces ...` talk to ClearSight.\n")
+    if sys.stderr.isatty():
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        return
+    path = data_dir / ADMIN_KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+    log.warning("A new data directory: created admin access key %s; its secret is in %s (mode 0600): "
+                "read it, store it elsewhere, delete the file", key_id, path)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:

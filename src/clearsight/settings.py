@@ -90,8 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Refuse a second use of one signature for a non-idempotent operation (IndexFaces, deletions, "
             "associations...) within the 5-minute signature window. Off by default, as on AWS."),
     Setting("max_connections", int, 200,
-            "Open HTTP connections served at once; further connections are answered 503 "
-            "ServiceUnavailableException and closed (the server raises its file limit to fit)."),
+            "Open HTTP connections served at once; a connection over it is answered ThrottlingException "
+            "(HTTP 503) and closed (the server raises its file-descriptor limit to fit)."),
     Setting("idle_timeout", float, 15.0,
             "Seconds a connection may stay open without completing a request before it is closed."),
     Setting("max_inflight_bytes", int, 96 * 1024 * 1024,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -47,20 +48,24 @@ def clearsight(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
                           timeout=120, env=env)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("server-data")
+@contextlib.contextmanager
+def start_server(data_dir: Path, *, env: dict[str, str] | None = None, key: bool = True) -> Iterator[Server]:
+    """`clearsight serve` on a free loopback port over ``data_dir`` (with an admin key made first unless
+    ``key`` is False), stopped on exit. ``env`` adds environment variables (CLEARSIGHT_* settings)."""
     s3_root = data_dir / "s3"
-    (s3_root / "photos").mkdir(parents=True)
-    created = clearsight("keys", "create", "--name", "tests", "--scope", "admin", "--data-dir", str(data_dir),
-                         "--json")
-    assert created.returncode == 0, created.stderr
-    key = json.loads(created.stdout)
+    (s3_root / "photos").mkdir(parents=True, exist_ok=True)
+    made: dict[str, str] = {"AccessKeyId": "", "SecretAccessKey": ""}
+    if key:
+        created = clearsight("keys", "create", "--name", "tests", "--scope", "admin", "--data-dir", str(data_dir),
+                             "--json")
+        assert created.returncode == 0, created.stderr
+        made = json.loads(created.stdout)
     port = free_port()
-    env = dict(os.environ, CLEARSIGHT_S3_ROOT=str(s3_root))
-    log = open(data_dir / "server.log", "w")  # closed at teardown
+    full_env = dict(os.environ, CLEARSIGHT_S3_ROOT=str(s3_root), **(env or {}))
+    log = open(data_dir / "server.log", "w")  # closed at exit
     proc = subprocess.Popen([sys.executable, "-m", "clearsight.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--data-dir", str(data_dir), "--workers", "2"], stdout=log, stderr=log, env=env)
+                             str(port), "--data-dir", str(data_dir), "--workers", "2"], stdout=log, stderr=log,
+                            env=full_env, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -70,12 +75,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
             log.close()
             raise RuntimeError("server did not start:\n" + (data_dir / "server.log").read_text())
         time.sleep(0.3)
-    yield Server(url, data_dir, key["AccessKeyId"], key["SecretAccessKey"], s3_root)
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
+        yield Server(url, data_dir, made["AccessKeyId"], made["SecretAccessKey"], s3_root)
     finally:
-        log.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        finally:
+            log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with start_server(tmp_path_factory.mktemp("server-data")) as running:
+        yield running

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ from ..policy.context import Caller, acting_as
 from ..policy.scopes import allowed
 from . import sigv4
 from .keys import KeyStore
-from .operations import Operations
+from .limits import BodyBudget, Ticket
+from .operations import NOT_IDEMPOTENT, Operations
 from .protocol import TARGET_PREFIX, Validator
 
 access_log = logging.getLogger("clearsight.access")
@@ -65,29 +66,37 @@ class Service:
         self.pool = ThreadPoolExecutor(max_workers=workers or s.cpu_threads, thread_name_prefix="inference")
         self.max_body = int(s.max_request_bytes)
         self.timeout = float(s.request_timeout)
+        self.regions = frozenset(r.strip() for r in str(s.regions).split(",") if r.strip())
+        self.replays = sigv4.ReplayCache() if s.replay_cache else None
+        self.budget = BodyBudget(int(s.max_inflight_bytes))
+        self.body_timeout = float(s.idle_timeout)
 
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         key_id = operation = "-"
         status = 500
+        ticket = self.budget.ticket()
         try:
             length = int(request.headers.get("content-length") or 0)
             if length > self.max_body:
                 raise ImageTooLargeException(f"the request is {length} bytes; the limit is {self.max_body}")
-            body = await self._read(request)
-            caller = Caller(access_key_id="anonymous", request_id=request_id,
-                            purpose=request.headers.get(PURPOSE_HEADER))
+            ticket.grow(length)  # refused before the body is read when the server holds too much already
+            body = await self._read(request, ticket)
+            headers, repeated = sigv4.header_map(
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw)
+            caller = Caller(access_key_id="anonymous", request_id=request_id, purpose=headers.get(PURPOSE_HEADER))
             if self.auth:
-                key_id = sigv4.verify(request.method, request.url.path, request.url.query,
-                                      {k.lower(): v for k, v in request.headers.items()}, body, self.keys.secret)
+                key_id = sigv4.verify(request.method, request.url.path, request.url.query, headers, body,
+                                      self.keys.secret, regions=self.regions, repeated=repeated)
                 key = self.keys.get(key_id)
                 assert key is not None
                 caller = Caller(access_key_id=key_id, request_id=request_id, scopes=key.scopes,
-                                collections=key.collections,
-                                purpose=request.headers.get(PURPOSE_HEADER) or key.purpose)
+                                collections=key.collections, purpose=headers.get(PURPOSE_HEADER) or key.purpose)
             key_id = caller.access_key_id
-            target = request.headers.get("x-amz-target", "")
+            target = headers.get("x-amz-target", "")
+            if "x-amz-target" in repeated:
+                raise UnknownOperationException("X-Amz-Target was sent more than once")
             if not target.startswith(TARGET_PREFIX):
                 raise UnknownOperationException(f"X-Amz-Target must be {TARGET_PREFIX}<Operation>, got {target!r}")
             operation = target[len(TARGET_PREFIX):]
@@ -98,15 +107,15 @@ class Service:
             if operation not in self.operations.table:
                 self.operations.handler(operation, {})  # raises the right "not implemented" error
             params = self.validator.request(operation, payload)
+            idempotent = operation not in NOT_IDEMPOTENT
+            if self.replays is not None and self.auth and not idempotent:
+                self.replays.check(sigv4.signature_of(headers))
             with acting_as(caller):
                 self.check_scope(caller, operation, params.get("CollectionId"))
                 call = self.operations.handler(operation, params)
                 context = contextvars.copy_context()  # the caller travels to the worker thread
-            loop = asyncio.get_running_loop()
-            try:
-                result = await asyncio.wait_for(loop.run_in_executor(self.pool, context.run, call), self.timeout)
-            except TimeoutError as exc:
-                raise ThrottlingException(f"{operation} did not finish within {self.timeout:g} s; retry later") from exc
+            del body, payload
+            result = await self._run(operation, context, call, idempotent=idempotent)
             status = 200
             return Response(json.dumps(result), media_type=JSON_11, headers={"x-amzn-RequestId": request_id})
         except ClearSightError as exc:
@@ -118,12 +127,34 @@ class Service:
             return _error(ClearSightError(f"internal error (request id {request_id}): {type(exc).__name__}"),
                           request_id)
         finally:
+            ticket.release()
             access_log.info(json.dumps({
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "request_id": request_id,
                 "operation": operation, "access_key_id": key_id, "status": status,
                 "ms": round(1000 * (time.perf_counter() - started), 1),
                 "client": request.client.host if request.client else None,
                 "bytes_in": int(request.headers.get("content-length") or 0)}))
+
+    async def _run(self, operation: str, context: contextvars.Context, call: Callable[[], dict[str, Any]], *,
+                   idempotent: bool) -> dict[str, Any]:
+        """Run the call in the pool within the request's time limit.
+
+        A call still waiting for a worker when time runs out is cancelled and answered
+        ThrottlingException (nothing ran: retrying is safe). A running idempotent call is answered
+        ThrottlingException too (the worker finishes and its answer is dropped). A running call that
+        writes (IndexFaces, deletions...) is never answered "retry": it may still commit, so the
+        answer waits for it, whatever the limit."""
+        future = self.pool.submit(context.run, call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout)
+        except TimeoutError as exc:
+            if future.cancel():
+                raise ThrottlingException(
+                    f"{operation} waited {self.timeout:g} s for a free worker and did not start; retry later") from exc
+            if idempotent:
+                raise ThrottlingException(f"{operation} did not finish within {self.timeout:g} s; retry later") from exc
+            error_log.warning("%s is past the %g s limit; waiting for it to commit or fail", operation, self.timeout)
+            return await asyncio.wrap_future(future)
 
     def check_scope(self, caller: Caller, operation: str, collection: Any) -> None:
         """Refuse (and audit) a request outside the key's scopes."""
@@ -135,13 +166,27 @@ class Service:
             self.engine.collections.audit.append(rec)
             raise
 
-    async def _read(self, request: Request) -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise ImageTooLargeException(f"the request exceeds {self.max_body} bytes")
-            chunks.append(chunk)
+    async def _read(self, request: Request, ticket: Ticket) -> bytes:
+        """The body, within the size limit, the in-flight budget and the idle timeout."""
+        chunks: list[bytes] = []
+        size = 0
+        declared = int(request.headers.get("content-length") or 0)
+
+        async def read() -> None:
+            nonlocal size
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise ImageTooLargeException(f"the request exceeds {self.max_body} bytes")
+                if size > declared:  # a body without (or beyond) Content-Length is budgeted as it arrives
+                    ticket.grow(len(chunk))
+                chunks.append(chunk)
+
+        try:
+            await asyncio.wait_for(read(), self.body_timeout)
+        except TimeoutError as exc:
+            raise InvalidParameterException(
+                f"the request body did not arrive within {self.body_timeout:g} s") from exc
         return b"".join(chunks)
 
     async def health(self, request: Request) -> Response:

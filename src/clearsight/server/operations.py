@@ -19,6 +19,14 @@ from ..errors import InvalidParameterException, InvalidS3ObjectException, Unsupp
 from ..images import ObjectBytes
 from .protocol import service_model, snake
 
+# Operations that change stored state: never answered "retry" while they may still commit, and the
+# ones the opt-in replay cache guards. (Searches and CompareFaces also append audit records, but
+# repeating them changes nothing a caller relies on.)
+NOT_IDEMPOTENT = frozenset({
+    "CreateCollection", "DeleteCollection", "IndexFaces", "DeleteFaces", "CreateUser", "DeleteUser",
+    "AssociateFaces", "DisassociateFaces",
+})
+
 
 def _image_members(operation: str) -> set[str]:
     model = service_model()

@@ -1,0 +1,260 @@
+"""The service under attack: signature holes, replays, idle sockets, bodies in memory, timeouts,
+the first admin secret. Real servers on 127.0.0.1, real boto3 clients and raw sockets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import re
+import socket
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from ..conftest import data_path
+from .conftest import Server, start_server
+
+JSON_11 = "application/x-amz-json-1.1"
+
+
+def photo(*parts: str) -> bytes:
+    return data_path("faces", *parts).read_bytes()
+
+
+def sign(server: Server, target: str, body: bytes, *, region: str = "us-east-1", service: str = "rekognition",
+         headers: dict[str, str] | None = None, signed: list[str] | None = None,
+         payload_hash: str | None = None) -> dict[str, str]:
+    """A SigV4-signed header set made by hand, so a test can leave a header unsigned or sign a payload
+    hash of its choice (botocore's signer always does the right thing)."""
+    from clearsight.server.sigv4 import canonical_request, signing_key
+
+    now = dt.datetime.now(dt.UTC)
+    amz_date, date = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    out = {"host": server.url.removeprefix("http://"), "x-amz-date": amz_date, "content-type": JSON_11,
+           "x-amz-target": f"RekognitionService.{target}", **(headers or {})}
+    names = sorted(signed if signed is not None else out)
+    creq = canonical_request("POST", "/", "", out, names, payload_hash or hashlib.sha256(body).hexdigest())
+    scope = f"{date}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    sig = hmac.new(signing_key(server.secret, date, region, service), to_sign.encode(), hashlib.sha256).hexdigest()
+    out["authorization"] = (f"AWS4-HMAC-SHA256 Credential={server.key_id}/{scope}, "
+                            f"SignedHeaders={';'.join(names)}, Signature={sig}")
+    return out
+
+
+def error(r: httpx.Response) -> str:
+    assert r.headers["content-type"].startswith(JSON_11)
+    return str(r.json()["__type"])
+
+
+def exists(server: Server, collection: str) -> bool:
+    return collection in server.client().list_collections()["CollectionIds"]
+
+
+# --- signatures (the session server) -------------------------------------------------------------
+def test_a_prepended_or_appended_operation_header_is_refused(server: Server) -> None:
+    server.client().create_collection(CollectionId="victim")
+    body = json.dumps({"CollectionId": "victim"}).encode()
+    good = sign(server, "DescribeCollection", body)
+    for order in ("before", "after"):
+        pairs = list(good.items())
+        extra = ("X-Amz-Target", "RekognitionService.DeleteCollection")
+        pairs = [extra, *pairs] if order == "before" else [*pairs, extra]
+        r = httpx.post(server.url + "/", content=body, headers=pairs)
+        assert r.status_code == 403 and error(r) == "InvalidSignatureException", r.text
+        assert exists(server, "victim")
+    assert httpx.post(server.url + "/", content=body, headers=good).json()["FaceCount"] == 0
+
+
+def test_the_operation_header_must_be_signed(server: Server) -> None:
+    server.client().create_collection(CollectionId="victim-2")
+    body = json.dumps({"CollectionId": "victim-2"}).encode()
+    unsigned_target = sign(server, "DeleteCollection", body, signed=["content-type", "host", "x-amz-date"])
+    r = httpx.post(server.url + "/", content=body, headers=unsigned_target)
+    assert r.status_code == 403 and error(r) == "InvalidSignatureException" and "x-amz-target" in r.text
+    assert exists(server, "victim-2")
+
+
+def test_unsigned_payload_is_refused(server: Server) -> None:
+    server.client().create_collection(CollectionId="victim-3")
+    captured = json.dumps({"CollectionId": "victim-3"}).encode()
+    headers = sign(server, "DeleteCollection", captured, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+                   payload_hash="UNSIGNED-PAYLOAD")
+    r = httpx.post(server.url + "/", content=captured, headers=headers)
+    assert r.status_code == 403 and error(r) == "InvalidSignatureException" and "UNSIGNED-PAYLOAD" in r.text
+    assert exists(server, "victim-3")
+
+
+@pytest.mark.parametrize(("region", "service"), [("eu-west-9", "rekognition"), ("us-east-1", "s3"),
+                                                 ("us-east-1", "dynamodb"), ("", "rekognition")])
+def test_credential_scope_names_this_service_and_region(server: Server, region: str, service: str) -> None:
+    body = b"{}"
+    r = httpx.post(server.url + "/", content=body, headers=sign(server, "ListCollections", body, region=region,
+                                                                service=service))
+    assert r.status_code == 403 and error(r) == "InvalidSignatureException"
+    assert "Credential should be scoped to" in r.json()["message"]
+
+
+def test_a_client_in_another_region_is_told_what_to_set(server: Server) -> None:
+    with pytest.raises(ClientError) as exc:
+        server.client(region_name="eu-west-9").list_collections()
+    assert exc.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert "us-east-1" in exc.value.response["Error"]["Message"]
+
+
+def test_session_tokens_are_refused(server: Server) -> None:
+    with pytest.raises(ClientError) as exc:
+        server.client(aws_session_token="anything-at-all").list_collections()
+    assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_replays_are_accepted_without_the_cache(server: Server) -> None:
+    """As on AWS: a captured request can be replayed within the 5-minute window (documented)."""
+    body = b"{}"
+    headers = sign(server, "ListCollections", body)
+    assert [httpx.post(server.url + "/", content=body, headers=headers).status_code for _ in range(2)] == [200, 200]
+
+
+# --- a guarded server: replay cache, small limits, a tiny request timeout, no key made beforehand ----
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("guarded")
+    env = {"CLEARSIGHT_REPLAY_CACHE": "true", "CLEARSIGHT_MAX_CONNECTIONS": "30", "CLEARSIGHT_IDLE_TIMEOUT": "3",
+           "CLEARSIGHT_MAX_INFLIGHT_BYTES": str(12 * 1024 * 1024), "CLEARSIGHT_REQUEST_TIMEOUT": "0.05",
+           "CLEARSIGHT_FACE_MODEL": "clearsight-face-fast-1"}
+    with start_server(data_dir, env=env, key=False) as running:
+        text = (data_dir / "admin-key.txt").read_text()
+        running.key_id = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", text)[1]  # type: ignore[index]
+        running.secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", text)[1]  # type: ignore[index]
+        yield running
+
+
+def test_the_first_admin_secret_never_reaches_the_log(guarded: Server) -> None:
+    key_file = guarded.data_dir / "admin-key.txt"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    log = (guarded.data_dir / "server.log").read_text()
+    assert guarded.secret not in log and str(key_file) in log and guarded.key_id in log
+    guarded.client().create_collection(CollectionId="admin-works")
+
+
+def test_the_replay_cache_refuses_a_second_use_of_a_write(guarded: Server) -> None:
+    body = json.dumps({"CollectionId": "replayed"}).encode()
+    headers = sign(guarded, "CreateCollection", body)
+    first = httpx.post(guarded.url + "/", content=body, headers=headers)
+    assert first.status_code == 200, first.text
+    guarded.client().delete_collection(CollectionId="replayed")
+    again = httpx.post(guarded.url + "/", content=body, headers=headers)
+    assert again.status_code == 403 and error(again) == "InvalidSignatureException" and "replay" in again.text
+    assert "replayed" not in guarded.client().list_collections()["CollectionIds"]
+
+
+def test_a_slow_write_is_never_answered_retry_and_commits_once(guarded: Server) -> None:
+    rk = guarded.client(config=Config(retries={"max_attempts": 1}, read_timeout=300))
+    rk.create_collection(CollectionId="slow")
+    group = photo("insightface", "t1.jpg")  # six faces: far beyond the 0.05 s limit
+    indexed = rk.index_faces(CollectionId="slow", Image={"Bytes": group}, MaxFaces=100, QualityFilter="NONE")
+    assert len(indexed["FaceRecords"]) >= 5
+    with sqlite3.connect(guarded.data_dir / "clearsight.db") as db:
+        stored = db.execute("SELECT count(*) FROM faces WHERE collection_id='slow'").fetchone()[0]
+    assert stored == len(indexed["FaceRecords"])
+    with pytest.raises(ClientError) as exc:  # a read past the limit may be retried: it changes nothing
+        rk.detect_faces(Image={"Bytes": group})
+    assert exc.value.response["Error"]["Code"] == "ThrottlingException"
+
+
+def _raw_request(port: int, headers: str, body: bytes = b"") -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(headers.encode() + body)
+    return s
+
+
+def _read_all(s: socket.socket) -> bytes:
+    chunks = []
+    try:
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return b"".join(chunks)
+
+
+def test_idle_sockets_are_shed_then_closed(guarded: Server) -> None:
+    port = int(guarded.url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(60)]
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        with pytest.raises(ClientError) as exc:  # the cap answers at once, with an error botocore retries
+            guarded.client().list_collections()
+        assert time.monotonic() - started < 5
+        assert exc.value.response["Error"]["Code"] == "ThrottlingException"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        time.sleep(3.5)  # past idle_timeout: the server closed every idle socket
+        still_open = 0
+        for s in idle:
+            s.settimeout(1)
+            try:
+                while s.recv(65536):  # the cap's 503 answer, if any, then end of file
+                    pass
+            except ConnectionResetError:
+                pass
+            except TimeoutError:
+                still_open += 1
+        assert still_open == 0
+        assert "ThrottlingException" not in json.dumps(guarded.client().list_collections())
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_a_slow_header_socket_is_closed(guarded: Server) -> None:
+    port = int(guarded.url.rsplit(":", 1)[1])
+    with _raw_request(port, "POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ") as s:
+        started = time.monotonic()
+        assert _read_all(s) == b"" and time.monotonic() - started < 8
+
+
+def test_request_bodies_in_memory_are_bounded(guarded: Server) -> None:
+    port = int(guarded.url.rsplit(":", 1)[1])
+    size = 5 * 1024 * 1024
+    head = (f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {JSON_11}\r\n"
+            f"X-Amz-Target: RekognitionService.DetectFaces\r\nContent-Length: {size}\r\n\r\n")
+    slow = [_raw_request(port, head, b"{" + b" " * 1000) for _ in range(2)]  # 10 MB of 12 held
+    try:
+        time.sleep(0.5)
+        with _raw_request(port, head.replace("Content-Length", "Connection: close\r\nContent-Length"),
+                          b"x" * 100) as third:
+            r = _read_all(third)
+        assert b" 400 " in r.split(b"\r\n", 1)[0] and b"ThrottlingException" in r
+        for s in slow:  # the idle timeout ends the slow bodies and frees their share
+            assert b"InvalidParameterException" in _read_all(s)
+        listed = guarded.client(config=Config(retries={"max_attempts": 5})).list_collections()
+        assert "CollectionIds" in listed
+    finally:
+        for s in slow:
+            s.close()
+
+
+def test_fd_limit_is_raised(guarded: Server) -> None:
+    pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    for pid in pids:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmd and str(guarded.data_dir).encode() in cmd:
+            limits = Path(f"/proc/{pid}/limits").read_text()
+            soft = int(re.search(r"Max open files\s+(\d+)", limits)[1])  # type: ignore[index]
+            assert soft >= 4096 or soft == int(re.search(r"Max open files\s+\d+\s+(\d+)", limits)[1])  # type: ignore[index]
+            return
+    pytest.fail("the guarded server's process was not found")

@@ -38,6 +38,8 @@ def parse_attributes(attributes: str | Sequence[str] | None) -> str:
     if attributes is None:
         return "DEFAULT"
     values = [attributes] if isinstance(attributes, str) else list(attributes)
+    if not values:
+        return "DEFAULT"  # Rekognition treats Attributes=[] as DEFAULT
     refused = [v for v in values if v in NEVER_INFERRED]
     if refused:
         raise InvalidParameterException(

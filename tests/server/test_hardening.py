@@ -258,3 +258,26 @@ def test_fd_limit_is_raised(guarded: Server) -> None:
             assert soft >= 4096 or soft == int(re.search(r"Max open files\s+\d+\s+(\d+)", limits)[1])  # type: ignore[index]
             return
     pytest.fail("the guarded server's process was not found")
+
+
+# --- answers that leaked internals or ignored a member -------------------------------------------
+def test_s3_answers_name_the_object_not_the_servers_folder(server: Server) -> None:
+    rk = server.client()
+    with pytest.raises(ClientError) as exc:
+        rk.detect_faces(Image={"S3Object": {"Bucket": "photos", "Name": "missing.jpg"}})
+    assert exc.value.response["Error"]["Code"] == "InvalidS3ObjectException"
+    message = exc.value.response["Error"]["Message"]
+    assert "s3://photos/missing.jpg" in message and str(server.s3_root) not in message
+
+
+def test_s3_object_version_is_refused_by_name(server: Server) -> None:
+    (server.s3_root / "photos" / "v.jpg").write_bytes(photo("face_recognition", "biden.jpg"))
+    with pytest.raises(ClientError) as exc:
+        server.client().detect_faces(Image={"S3Object": {"Bucket": "photos", "Name": "v.jpg", "Version": "3"}})
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert "Version" in exc.value.response["Error"]["Message"]
+
+
+def test_empty_attributes_mean_default(server: Server) -> None:
+    out = server.client().detect_faces(Image={"Bytes": photo("face_recognition", "biden.jpg")}, Attributes=[])
+    assert len(out["FaceDetails"]) == 1 and "Landmarks" in out["FaceDetails"][0]

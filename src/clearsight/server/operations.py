@@ -10,6 +10,7 @@ not take is refused with a clear error rather than silently ignored.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from ..engine import Engine
 from ..errors import InvalidParameterException, InvalidS3ObjectException, UnsupportedOperationException
 from ..images import ObjectBytes
 from .protocol import service_model, snake
+
+log = logging.getLogger("clearsight.server")
 
 # Operations that change stored state: never answered "retry" while they may still commit, and the
 # ones the opt-in replay cache guards. (Searches and CompareFaces also append audit records, but
@@ -79,6 +82,10 @@ class Operations:
         if "Bytes" in image:
             return bytes(image["Bytes"])
         obj = image["S3Object"]
+        if "Version" in obj:
+            raise InvalidParameterException(
+                "ClearSight does not support S3Object.Version: a bucket is a folder and holds one version of each "
+                "object; leave Version out")
         bucket, name = obj.get("Bucket", ""), obj.get("Name", "")
         if not bucket or not name:
             raise InvalidParameterException("S3Object needs Bucket and Name")
@@ -86,7 +93,9 @@ class Operations:
         if not path.is_relative_to(self.s3_root / bucket) or bucket in {".", ".."} or "/" in bucket:
             raise InvalidS3ObjectException(f"s3://{bucket}/{name} is outside the bucket")
         if not path.is_file():
-            raise InvalidS3ObjectException(f"s3://{bucket}/{name} does not exist (looked in {self.s3_root / bucket})")
+            # the server's folder layout stays in the server's log, out of the answer
+            log.info("s3://%s/%s: no file %s", bucket, name, path)
+            raise InvalidS3ObjectException(f"s3://{bucket}/{name} does not exist")
         return ObjectBytes(path.read_bytes())
 
 

@@ -281,3 +281,61 @@ def test_s3_object_version_is_refused_by_name(server: Server) -> None:
 def test_empty_attributes_mean_default(server: Server) -> None:
     out = server.client().detect_faces(Image={"Bytes": photo("face_recognition", "biden.jpg")}, Attributes=[])
     assert len(out["FaceDetails"]) == 1 and "Landmarks" in out["FaceDetails"][0]
+
+
+# --- a full disk --------------------------------------------------------------------------------
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 48 MB tmpfs (root only; the test skips, saying so, where mounting is not allowed)."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mnt)], capture_output=True,
+                          text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({made.stderr.strip() or 'not root'})")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_refuses_writes_keeps_serving_reads_and_recovers(small_disk: Path) -> None:
+    data_dir = small_disk / "data"
+    data_dir.mkdir()
+    with start_server(data_dir, env={"CLEARSIGHT_FACE_MODEL": "clearsight-face-fast-1"}) as srv:
+        rk = srv.client()
+        rk.create_collection(CollectionId="staff")
+        rk.index_faces(CollectionId="staff", Image={"Bytes": photo("face_recognition", "obama.jpg")})
+        filler = _fill(small_disk)
+        with pytest.raises(ClientError) as exc:
+            rk.index_faces(CollectionId="staff", Image={"Bytes": photo("face_recognition", "biden.jpg")})
+        err = exc.value.response
+        assert err["Error"]["Code"] == "InternalServerError" and err["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert "full" in err["Error"]["Message"] and "nothing was written" in err["Error"]["Message"]
+        assert len(rk.detect_faces(Image={"Bytes": photo("face_recognition", "biden.jpg")})["FaceDetails"]) == 1
+        assert rk.describe_collection(CollectionId="staff")["FaceCount"] == 1
+        filler.unlink()  # space returns: no restart needed
+        rk.index_faces(CollectionId="staff", Image={"Bytes": photo("face_recognition", "biden.jpg")})
+        assert rk.describe_collection(CollectionId="staff")["FaceCount"] == 2
+        found = rk.search_faces_by_image(CollectionId="staff", Image={"Bytes": photo("face_recognition", "biden.jpg")},
+                                         FaceMatchThreshold=95)
+        assert len(found["FaceMatches"]) == 1
+        log = (data_dir / "server.log").read_text()
+        assert "Traceback" not in log

@@ -112,6 +112,14 @@ class NewFace:
     vector: np.ndarray
 
 
+def _write_error(exc: sqlite3.Error) -> StorageError:
+    """A failed write transaction (rolled back: nothing of it was stored) as the error to answer."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StorageError("the server's storage is full: nothing was written (reads still work); "
+                            "retry when disk space has been freed")
+    return StorageError(f"database write failed, nothing was written: {exc}")
+
+
 def _face(row: sqlite3.Row) -> FaceRow:
     return FaceRow(row["face_id"], row["collection_id"], row["image_id"], row["external_image_id"],
                    json.loads(row["bbox"]), row["confidence"], row["user_id"], row["created"])
@@ -161,7 +169,7 @@ class Store:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"database write failed: {exc}") from exc
+                    raise _write_error(exc) from exc
                 raise
 
     def transaction(self) -> Any:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import uuid
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ..errors import InvalidPaginationTokenException, InvalidParameterException
 
@@ -70,31 +70,84 @@ def threshold(name: str, value: Any, default: float) -> float:
     return float(value)
 
 
+T = TypeVar("T")
+PREFIX_CHARS = 150  # the key's first characters kept in a token (200 in base64): tokens fit Rekognition's 255
+
+
 class Paginator:
-    """Opaque, signed NextTokens: the listing they belong to and the last key returned."""
+    """Opaque, signed NextTokens that fit the model's 255 characters whatever the ids' length.
+
+    A token holds the first :data:`PREFIX_CHARS` characters of the last key returned and a MAC of
+    (the listing, the whole key): the listing (which names the collection, up to 255 characters)
+    is bound by the MAC, not spelled out. When the key was longer than the prefix, the listing
+    resumes after the prefix and skips the keys up to the one whose MAC matches: every key between
+    the prefix and the last key starts with the prefix, so nothing is lost or repeated."""
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
-    def _sign(self, body: bytes) -> str:
-        return hmac.new(self._secret, body, hashlib.sha256).hexdigest()[:32]
+    def _mac(self, listing: str, key: str) -> str:
+        digest = hmac.new(self._secret, f"{listing}\0{key}".encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def token(self, listing: str, last_key: str) -> str:
-        body = json.dumps({"l": listing, "k": last_key}, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(body).decode().rstrip("=") + "." + self._sign(body)
+        prefix = last_key[:PREFIX_CHARS]
+        whole = "w" if prefix == last_key else "p"
+        return (whole + base64.urlsafe_b64encode(prefix.encode()).decode().rstrip("=") + "."
+                + self._mac(listing, last_key))
+
+    def _decode(self, listing: str, token: Any) -> tuple[str, str, bool]:
+        try:
+            text = str(token)
+            data, mac = text[1:].rsplit(".", 1)
+            prefix = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+            whole = text[0] == "w"
+            if text[0] not in "wp" or (whole and not hmac.compare_digest(mac, self._mac(listing, prefix))):
+                raise ValueError("signature")
+            return prefix, mac, whole
+        except (ValueError, UnicodeDecodeError, IndexError) as exc:
+            raise InvalidPaginationTokenException("NextToken is invalid or belongs to another listing") from exc
+
+    def page(self, listing: str, token: Any, limit: int, fetch: Callable[[str, int], Sequence[T]],
+             key: Callable[[T], str]) -> tuple[list[T], str | None]:
+        """One page of ``limit`` rows from ``fetch(after, n)`` (the first ``n`` rows whose key is
+        greater than ``after``, in key order), and the NextToken for the rest (None at the end)."""
+        after, rows = "", list[T]()
+        if token is not None and token != "":
+            after, mac, whole = self._decode(listing, token)
+            if not whole:
+                after, rows = self._skip_to(listing, after, mac, fetch, key)
+        if limit == 0:
+            return [], None
+        if len(rows) <= limit:
+            rows += fetch(after if not rows else key(rows[-1]), limit + 1 - len(rows))
+        if len(rows) > limit:
+            return rows[:limit], self.token(listing, key(rows[limit - 1]))
+        return rows, None
+
+    def _skip_to(self, listing: str, prefix: str, mac: str, fetch: Callable[[str, int], Sequence[T]],
+                 key: Callable[[T], str]) -> tuple[str, list[T]]:
+        """Past the long key the token stands for: (the key to continue after, rows already fetched past it)."""
+        after = prefix
+        while True:
+            batch = list(fetch(after, 256))
+            for i, row in enumerate(batch):
+                k = key(row)
+                if not k.startswith(prefix):
+                    raise InvalidPaginationTokenException(
+                        "NextToken's last item was deleted while the listing was paged; start the listing again")
+                if hmac.compare_digest(self._mac(listing, k), mac):
+                    return k, batch[i + 1:]
+            if len(batch) < 256:
+                raise InvalidPaginationTokenException("NextToken is invalid or belongs to another listing")
+            after = key(batch[-1])
 
     def after(self, listing: str, token: Any) -> str:
-        """The key to continue after ('' for no token)."""
+        """The key to continue after ('' for no token) for tokens of whole keys (ids of at most
+        :data:`PREFIX_CHARS` characters: face ids, user ids)."""
         if token is None or token == "":
             return ""
-        try:
-            data, sig = str(token).rsplit(".", 1)
-            body = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-            if not hmac.compare_digest(sig, self._sign(body)):
-                raise ValueError("signature")
-            parsed = json.loads(body)
-            if parsed["l"] != listing:
-                raise ValueError("listing")
-            return str(parsed["k"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidPaginationTokenException("NextToken is invalid or belongs to another listing") from exc
+        prefix, _, whole = self._decode(listing, token)
+        if not whole:
+            raise InvalidPaginationTokenException("NextToken is invalid or belongs to another listing")
+        return prefix

@@ -52,7 +52,7 @@ class Collections(SearchOps):
         self.engine = engine
         self.data_dir = data_dir
         self.store = Store(data_dir / "clearsight.db")
-        self.audit = AuditLog(self.store)
+        self.audit = AuditLog(self.store, engine.settings)
         self.erasure_pending = False
         self.paginator = validation.Paginator(self._secret())
         self._indexes: dict[str, ExactIndex | ScanIndex] = {}

@@ -119,7 +119,7 @@ def test_drop_table_is_detected_by_a_plain_verify(log: AuditLog, tmp_path: Path)
 def test_records_forged_after_the_last_checkpoint_are_detected(log: AuditLog) -> None:
     fill(log)
     log.write_checkpoint()
-    seq, text, _, head = rows(log)[-1]
+    _, text, _, head = rows(log)[-1]
     forged = json.loads(text) | {"seq": 7, "gallery_size": 1}
     forged_text = canonical(forged)
     log.store.db.execute("INSERT INTO audit VALUES (7, ?, ?, ?)", (forged_text, head, chain_hash(head, forged_text)))

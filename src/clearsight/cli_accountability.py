@@ -54,7 +54,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print(f"audit chain BROKEN at record {out.get('FirstBadRecord', '?')}: {out['Problem']}")
         return 0 if out["Intact"] else 1
     if args.action == "checkpoint":
-        cp = audit.write_checkpoint()  # also refreshes the local checkpoint when the chain is intact
+        cp = audit.write_checkpoint(full=True)  # also refreshes the local checkpoint when the chain is intact
         if cp is None:
             cp, _ = audit.checkpoint()
         print(json.dumps(cp))

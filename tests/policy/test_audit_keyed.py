@@ -203,3 +203,13 @@ def test_exported_checkpoints_through_the_cli(log: AuditLog, tmp_path: Path) -> 
     out = json.loads(proc.stdout)
     assert proc.returncode == 1 and out["Intact"] is False and out["FirstBadRecord"] == 4
     assert set(out) >= {"Intact", "Records", "Head", "FirstBadRecord", "Problem"}
+
+
+def test_refreshing_the_local_checkpoint_checks_only_the_tail_but_loses_no_evidence(log: AuditLog) -> None:
+    fill(log)
+    log.write_checkpoint()
+    log.checkpoint_every = 0
+    edit(log, 2, threshold=10.0)  # before the checkpoint: a full verify still finds it
+    fill(log, 1)
+    assert json.loads(log.checkpoint_path.read_text())["seq"] == 7
+    assert log.verify().first_bad == 2

@@ -179,24 +179,45 @@ class AuditLog:
         except InvalidParameterException:
             return "unreadable"
 
-    def checkpoint(self) -> tuple[dict[str, Any], VerifyResult]:
+    def checkpoint(self, *, full: bool = True) -> tuple[dict[str, Any], VerifyResult]:
         """A signed checkpoint of the chain's head; of a broken chain, an unsigned note of where it
-        breaks (``intact`` false), never something to verify against later."""
-        result = self.verify()
+        breaks (``intact`` false), never something to verify against later. ``full`` false verifies
+        only the records appended since the local checkpoint."""
+        result = self.verify() if full else self._verify_tail()
         if not result.ok:
             return {"seq": result.records, "hash": result.head, "intact": False, "first_bad": result.first_bad,
                     "problem": result.problem}, result
         keyed_from = result.keyed_from or result.records + 1
         return self.key.sign_checkpoint(seq=result.records, head=result.head, keyed_from=keyed_from), result
 
-    def write_checkpoint(self) -> dict[str, Any] | None:
+    def _verify_tail(self) -> VerifyResult:
+        """Verify what was appended since the local checkpoint (verified when it was written), from
+        that checkpoint on; the whole chain when there is no usable one or anything is wrong."""
+        found = self.local_checkpoint()
+        cp, signed, _ = self.key.check_checkpoint(found) if found is not None else (None, False, None)
+        if cp is None or not signed or cp.get("keyed_from") is None:
+            return self.verify()
+        seq0, h0, keyed_from = cp["seq"], cp["hash"], cp["keyed_from"]
+        db = self.store.db
+        try:
+            row = db.execute("SELECT hash FROM audit WHERE seq=?", (seq0,)).fetchone() if seq0 else (GENESIS,)
+            if row is None or row[0] != h0:
+                return self.verify()
+            rows = db.execute("SELECT seq, record, prev_hash, hash FROM audit WHERE seq>? ORDER BY seq", (seq0,))
+            n, head, first_keyed, _ = self._walk(rows, {}, keyed_from,
+                                                 start=(seq0, h0, keyed_from if keyed_from <= seq0 else None))
+        except (_Broken, sqlite3.Error):
+            return self.verify()  # it names the problem exactly
+        return VerifyResult(True, n, head=head, keyed_from=first_keyed)
+
+    def write_checkpoint(self, *, full: bool = False) -> dict[str, Any] | None:
         """Verify the chain against the local checkpoint and, if intact, replace that checkpoint with
         one of the current head. A broken chain leaves the old checkpoint in place, as evidence."""
         if not self._checkpoint_lock.acquire(blocking=False):
             return None
         try:
             self._last_checkpoint = time.monotonic()
-            cp, result = self.checkpoint()
+            cp, result = self.checkpoint(full=full)
             if not result.ok:
                 log.error("audit chain broken at record %s: %s; the checkpoint %s was kept",
                           result.first_bad, result.problem, self.checkpoint_path)
@@ -268,17 +289,21 @@ class AuditLog:
                             signed_checkpoints=signed)
 
     def _walk(self, rows: Iterable[tuple[int, str, str, str]], checkpoints: dict[int, str],
-              keyed_from: int | None) -> tuple[int, str, int | None, int]:
-        state: dict[str, Any] = {"n": 0, "prev": GENESIS}
+              keyed_from: int | None, start: tuple[int, str, int | None] = (0, GENESIS, None)
+              ) -> tuple[int, str, int | None, int]:
+        """Walk rows from ``start`` (seq, hash, first keyed seq of what lies before them)."""
+        state: dict[str, Any] = {"n": start[0], "prev": start[1]}
         try:
-            return self._walk_rows(rows, checkpoints, keyed_from, state)
+            return self._walk_rows(rows, checkpoints, keyed_from, state, start)
         except _Broken as exc:
             exc.records, exc.head = int(state["n"]), str(state["prev"])
             raise
 
     def _walk_rows(self, rows: Iterable[tuple[int, str, str, str]], checkpoints: dict[int, str],
-                   keyed_from: int | None, state: dict[str, Any]) -> tuple[int, str, int | None, int]:
-        prev, expected_seq, n, first_keyed, unkeyed = GENESIS, 1, 0, None, 0
+                   keyed_from: int | None, state: dict[str, Any], start: tuple[int, str, int | None]
+                   ) -> tuple[int, str, int | None, int]:
+        n, prev, first_keyed = start
+        expected_seq, unkeyed = n + 1, 0
         for seq, text, prev_hash, h in rows:
             state["n"], state["prev"] = n + 1, prev
             n += 1

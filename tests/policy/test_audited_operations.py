@@ -106,3 +106,15 @@ def test_an_unwritable_record_fails_the_operation(collections: Collections) -> N
         collections.index_faces(collection_id="c", image=fr("biden.jpg"))
     # the IndexFaces transaction rolled back with its record: no unrecorded face exists
     assert collections.describe_collection(collection_id="c")["FaceCount"] == 1
+
+
+def test_operations_recorded_in_their_own_transaction_refresh_the_checkpoint(collections: Collections) -> None:
+    import json
+
+    c = collections
+    c.audit.checkpoint_every = 0
+    c.create_collection(collection_id="c", tags={"clearsight:min-threshold": "90"})
+    c.index_faces(collection_id="c", image=fr("obama.jpg"))  # appended inside the IndexFaces transaction
+    head = list(c.audit.records())[-1]
+    cp = json.loads(c.audit.checkpoint_path.read_text())
+    assert (cp["seq"], cp["hash"]) == (head["seq"], head["hash"])

@@ -146,9 +146,12 @@ class Collections(SearchOps):
 
     # --- accountability -------------------------------------------------------------------
     def audited(self, rec: AuditRecord, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run an operation; a refusal or failure is recorded too (the success path records itself)."""
+        """Run an operation; a refusal or failure is recorded too (the success path records itself,
+        often inside its own transaction: the local audit checkpoint is refreshed after it)."""
         try:
-            return run()
+            out = run()
+            self.audit.maybe_checkpoint()
+            return out
         except ClearSightError as exc:
             rec.outcome = "refused" if isinstance(exc, AccessDeniedException) else "error"
             rec.detail = f"{exc.code}: {exc.message}"

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ def read_checkpoint(path: Path) -> Any:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)

@@ -65,6 +65,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.json or args.action == "export":
             print(json.dumps(record))
         else:
+            if "unreadable_record" in record:
+                print(f"{record['seq']:>6} UNREADABLE (tampered with; run clearsight audit verify)")
+                continue
             when = dt.datetime.fromtimestamp(record["time"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             results = len(record["results"])
             print(f"{record['seq']:>6} {when} {record['operation']:20} {record['collection'] or '-':15} "

@@ -242,17 +242,23 @@ class AuditLog:
         real ids (matched through their pseudonyms)."""
         wanted = {name: self._ids([v]) for name, v in (("face_id", face_id), ("external_image_id", external_image_id),
                                                         ("user_id", user_id)) if v is not None}
-        for _, text, _, h in self.rows():
-            r: dict[str, Any] = json.loads(text)
-            if since is not None and r["time"] < since:
+        for seq, text, _, h in self.rows():
+            try:
+                r = json.loads(text)
+            except ValueError:
+                r = None
+            if not isinstance(r, dict):  # tampered with: shown as it is, for `audit verify` to explain
+                r = {"seq": seq, "unreadable_record": text, "results": []}
+            if since is not None and not (isinstance(r.get("time"), (int, float)) and r["time"] >= since):
                 continue
-            if key is not None and r["access_key_id"] != key:
+            if key is not None and r.get("access_key_id") != key:
                 continue
-            if collection is not None and r["collection"] != collection:
+            if collection is not None and r.get("collection") != collection:
                 continue
-            if purpose is not None and r["purpose"] != purpose:
+            if purpose is not None and r.get("purpose") != purpose:
                 continue
-            if any(not any(x.get(f) in ids for x in r.get("results", []) for f in LOOKUP[name])
+            found = [x for x in r.get("results") or [] if isinstance(x, dict)]
+            if any(not any(x.get(f) in ids for x in found for f in LOOKUP[name])
                    for name, ids in wanted.items()):
                 continue
             yield {**r, "hash": h}

@@ -10,6 +10,7 @@ from typing import Any
 
 from .engine import Engine
 from .errors import InvalidParameterException
+from .policy.audit import AuditLog, VerifyResult, checkpoint_file
 from .settings import Settings
 
 
@@ -27,37 +28,46 @@ def _since(text: str | None) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
 
 
+def _verify_out(result: VerifyResult, audit: AuditLog) -> dict[str, Any]:
+    out: dict[str, Any] = {"Intact": result.ok, "Records": result.records, "Head": result.head,
+                           "KeyedFromRecord": result.keyed_from, "UnkeyedRecords": result.unkeyed,
+                           "Checkpoints": result.checkpoints, "SignedCheckpoints": result.signed_checkpoints,
+                           "LocalCheckpoint": audit.checkpoint_path.exists(), "AuditKeyId": audit.key.key_id}
+    if not result.ok:
+        out.update({"FirstBadRecord": result.first_bad, "Problem": result.problem})
+    return out
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     audit = _engine(args).collections.audit
     if args.action == "verify":
-        result = audit.verify()
-        checkpoint_ok = True
-        if result.ok and args.checkpoint:
-            cp = json.loads(Path(args.checkpoint).read_text())
-            row = next((r for r in audit.rows() if r[0] == cp["seq"]), None)
-            checkpoint_ok = row is not None and row[3] == cp["hash"]
-        out = {"Intact": result.ok and checkpoint_ok, "Records": result.records, "Head": result.head}
-        if not result.ok:
-            out.update({"FirstBadRecord": result.first_bad, "Problem": result.problem})
-        elif not checkpoint_ok:
-            out.update({"Problem": "the chain does not contain the checkpoint (records were removed or rewritten)"})
+        checkpoints = [checkpoint_file(path) for path in args.checkpoint or []]
+        result = audit.verify(checkpoints=checkpoints)
+        out = _verify_out(result, audit)
         if args.json:
             print(json.dumps(out))
         elif out["Intact"]:
-            print(f"audit chain intact: {result.records} records, head {result.head[:16]}")
+            legacy = f", the first {result.unkeyed} unkeyed (legacy)" if result.unkeyed else ""
+            print(f"audit chain intact: {result.records} records{legacy}, head {result.head[:16]}, "
+                  f"checked against {result.checkpoints} checkpoint(s)")
         else:
             print(f"audit chain BROKEN at record {out.get('FirstBadRecord', '?')}: {out['Problem']}")
         return 0 if out["Intact"] else 1
     if args.action == "checkpoint":
-        result = audit.verify()
-        print(json.dumps({"seq": result.records, "hash": result.head, "intact": result.ok,
-                          "time": dt.datetime.now(dt.UTC).isoformat()}))
-        return 0 if result.ok else 1
+        cp = audit.write_checkpoint(full=True)  # also refreshes the local checkpoint when the chain is intact
+        if cp is None:
+            cp, _ = audit.checkpoint()
+        print(json.dumps(cp))
+        return 0 if cp["intact"] else 1
+    ids = {"face_id": args.face_id, "external_image_id": args.external_image_id, "user_id": args.user_id}
     for record in audit.records(since=_since(args.since), key=args.key, collection=args.collection,
-                                purpose=args.purpose):
+                                purpose=args.purpose, **ids):
         if args.json or args.action == "export":
             print(json.dumps(record))
         else:
+            if "unreadable_record" in record:
+                print(f"{record['seq']:>6} UNREADABLE (tampered with; run clearsight audit verify)")
+                continue
             when = dt.datetime.fromtimestamp(record["time"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             results = len(record["results"])
             print(f"{record['seq']:>6} {when} {record['operation']:20} {record['collection'] or '-':15} "
@@ -111,7 +121,11 @@ def register(sub: Any) -> None:
     p.add_argument("--key", metavar="ID", help="records of this access key")
     p.add_argument("--collection", metavar="C")
     p.add_argument("--purpose", metavar="P")
-    p.add_argument("--checkpoint", metavar="FILE", help="verify: also check a checkpoint saved earlier")
+    p.add_argument("--checkpoint", metavar="FILE", action="append",
+                   help="verify: also check a checkpoint saved earlier with `clearsight audit checkpoint` (repeatable)")
+    p.add_argument("--face-id", metavar="ID", help="list/export: records naming this FaceId (matched by pseudonym)")
+    p.add_argument("--external-image-id", metavar="ID", help="list/export: records naming this ExternalImageId")
+    p.add_argument("--user-id", metavar="ID", help="list/export: records naming this UserId")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_audit)

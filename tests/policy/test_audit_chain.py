@@ -44,8 +44,9 @@ def test_inserted_forged_record_is_detected(collections: Collections) -> None:
     rows = db.execute("SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq").fetchall()
     # shift records 4.. up by one and insert a forged, self-consistent record at 4
     db.executescript("UPDATE audit SET seq=seq+1000 WHERE seq>=4; UPDATE audit SET seq=seq-999 WHERE seq>=1004")
-    from clearsight.policy.audit import canonical, chain_hash
+    from clearsight.policy.audit import canonical
 
+    chain_hash = collections.audit.key.chain_hash  # a forger holding the key (without it, see below)
     forged = json.loads(rows[3][1])
     forged["seq"] = 4
     text = canonical(forged)

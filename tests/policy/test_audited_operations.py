@@ -27,13 +27,14 @@ def sha(path: Path) -> str:
 
 def test_records_for_each_operation(collections: Collections, users: Users) -> None:
     c = collections
+    p = c.audit.pseudonym  # records name faces and users by keyed pseudonyms
     caller = Caller(access_key_id="CSKTEST", purpose="door-7 badge check", request_id="req-1")
     with acting_as(caller):
         c.create_collection(collection_id="c")
         o = c.index_faces(collection_id="c", image=fr("obama.jpg"))["FaceRecords"][0]["Face"]["FaceId"]
         r = last(c)
         assert (r["operation"], r["collection"], r["outcome"]) == ("IndexFaces", "c", "ok")
-        assert r["probe_sha256"] == sha(fr("obama.jpg")) and r["results"][0]["FaceId"] == o
+        assert r["probe_sha256"] == sha(fr("obama.jpg")) and r["results"][0]["FaceId"] == p(o)
         assert (r["access_key_id"], r["purpose"], r["request_id"]) == ("CSKTEST", "door-7 badge check", "req-1")
         b = c.index_faces(collection_id="c", image=fr("biden.jpg"))["FaceRecords"][0]["Face"]["FaceId"]
 
@@ -41,27 +42,27 @@ def test_records_for_each_operation(collections: Collections, users: Users) -> N
         r = last(c)
         assert r["operation"] == "SearchFacesByImage" and r["threshold"] == 95 and r["gallery_size"] == 2
         assert r["probe_sha256"] == sha(fr("obama2.jpg"))
-        assert [x["FaceId"] for x in r["results"]] == [o] and r["results"][0]["Similarity"] > 95
+        assert [x["FaceId"] for x in r["results"]] == [p(o)] and r["results"][0]["Similarity"] > 95
         ext = out["ClearSightAccountability"]
         assert ext["GallerySize"] == 2 and 0 < ext["FalseMatchRatePerComparison"] < 1e-3
         assert "false match" in ext["Summary"]
 
         c.search_faces(collection_id="c", face_id=o, face_match_threshold=0)
         r = last(c)
-        assert r["operation"] == "SearchFaces" and {x.get("FaceId") for x in r["results"][1:]} == {b}
+        assert r["operation"] == "SearchFaces" and {x.get("FaceId") for x in r["results"][1:]} == {p(b)}
 
         users.create_user(collection_id="c", user_id="u")
         users.associate_faces(collection_id="c", user_id="u", face_ids=[o])
-        assert last(c)["operation"] == "AssociateFaces" and last(c)["results"] == [{"UserId": "u", "FaceId": o}]
+        assert last(c)["operation"] == "AssociateFaces" and last(c)["results"] == [{"UserId": p("u"), "FaceId": p(o)}]
         users.search_users(collection_id="c", face_id=o)
         assert last(c)["operation"] == "SearchUsers"
         users.search_users_by_image(collection_id="c", image=fr("obama-480p.jpg"))
         r = last(c)
-        assert r["operation"] == "SearchUsersByImage" and r["results"][0]["UserId"] == "u"
+        assert r["operation"] == "SearchUsersByImage" and r["results"][0]["UserId"] == p("u")
         users.delete_user(collection_id="c", user_id="u")
         assert last(c)["operation"] == "DeleteUser"
         c.delete_faces(collection_id="c", face_ids=[b])
-        assert last(c)["operation"] == "DeleteFaces" and last(c)["results"] == [{"FaceId": b}]
+        assert last(c)["operation"] == "DeleteFaces" and last(c)["results"] == [{"FaceId": p(b)}]
         c.engine.collections  # noqa: B018 - the engine's own store is another data dir; use ours below
         c.delete_collection(collection_id="c")
         r = last(c)
@@ -105,3 +106,15 @@ def test_an_unwritable_record_fails_the_operation(collections: Collections) -> N
         collections.index_faces(collection_id="c", image=fr("biden.jpg"))
     # the IndexFaces transaction rolled back with its record: no unrecorded face exists
     assert collections.describe_collection(collection_id="c")["FaceCount"] == 1
+
+
+def test_operations_recorded_in_their_own_transaction_refresh_the_checkpoint(collections: Collections) -> None:
+    import json
+
+    c = collections
+    c.audit.checkpoint_every = 0
+    c.create_collection(collection_id="c", tags={"clearsight:min-threshold": "90"})
+    c.index_faces(collection_id="c", image=fr("obama.jpg"))  # appended inside the IndexFaces transaction
+    head = list(c.audit.records())[-1]
+    cp = json.loads(c.audit.checkpoint_path.read_text())
+    assert (cp["seq"], cp["hash"]) == (head["seq"], head["hash"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -91,3 +92,37 @@ def test_extension_field_in_raw_json(server: Server) -> None:
     r = httpx.post(server.url + "/", content=body, headers=dict(req.headers))
     ext = r.json()["ClearSightAccountability"]
     assert ext["GallerySize"] == 1 and "false match" in ext["Summary"]
+
+
+def make_key(server: Server, name: str, scope: str, collections: str) -> object:
+    made = clearsight("keys", "create", "--name", name, "--scope", scope, "--collections", collections,
+                      "--data-dir", str(server.data_dir), "--json")
+    key = json.loads(made.stdout)
+    return server.client(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+
+
+def test_enrol_key_cannot_set_policies_or_read_scores(server: Server) -> None:
+    enrol: Any = make_key(server, "enrolment", "enrol", "desk-*")
+    reader: Any = make_key(server, "reader", "search", "desk-*")
+    with pytest.raises(ClientError) as exc:
+        enrol.create_collection(CollectionId="desk-weak", Tags={"clearsight:min-threshold": "0"})
+    assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+    enrol.create_collection(CollectionId="desk-1")
+    server.client().create_collection(CollectionId="hidden-1")
+    assert reader.list_collections()["CollectionIds"] == ["desk-1"]
+
+    o1 = enrol.index_faces(CollectionId="desk-1", Image={"Bytes": img("obama.jpg")},
+                           ExternalImageId="Visitor_Jane_Roe")["FaceRecords"][0]["Face"]["FaceId"]
+    b = enrol.index_faces(CollectionId="desk-1", Image={"Bytes": img("biden.jpg")})["FaceRecords"][0]["Face"]["FaceId"]
+    enrol.create_user(CollectionId="desk-1", UserId="visitor")
+    enrol.associate_faces(CollectionId="desk-1", UserId="visitor", FaceIds=[o1])  # nothing compared yet
+    with pytest.raises(ClientError) as exc:
+        enrol.associate_faces(CollectionId="desk-1", UserId="visitor", FaceIds=[b])
+    assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+    listed = clearsight("audit", "list", "--json", "--face-id", o1, "--data-dir", str(server.data_dir))
+    operations = [json.loads(line)["operation"] for line in listed.stdout.splitlines()]
+    assert operations == ["IndexFaces", "AssociateFaces"]
+    records = audit(server)
+    refused = [r for r in records if r["collection"] in ("desk-weak", "desk-1") and r["outcome"] == "refused"]
+    assert [r["operation"] for r in refused] == ["CreateCollection", "AssociateFaces"]
+    assert not any("Visitor_Jane_Roe" in json.dumps(r) or o1 in json.dumps(r) for r in records)

@@ -23,7 +23,8 @@ from ..geometry import bounding_box
 from ..images import ImageInput
 from ..policy.audit import AuditLog, AuditRecord
 from ..policy.context import current
-from ..policy.policies import CollectionPolicy
+from ..policy.policies import TAG_PREFIX, CollectionPolicy
+from ..policy.scopes import may_use
 from . import quality, validation
 from .index import ExactIndex, ScanIndex, load_index
 from .search import SearchOps
@@ -52,7 +53,7 @@ class Collections(SearchOps):
         self.engine = engine
         self.data_dir = data_dir
         self.store = Store(data_dir / "clearsight.db")
-        self.audit = AuditLog(self.store)
+        self.audit = AuditLog(self.store, engine.settings)
         self.erasure_pending = False
         self.paginator = validation.Paginator(self._secret())
         self._indexes: dict[str, ExactIndex | ScanIndex] = {}
@@ -145,9 +146,12 @@ class Collections(SearchOps):
 
     # --- accountability -------------------------------------------------------------------
     def audited(self, rec: AuditRecord, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run an operation; a refusal or failure is recorded too (the success path records itself)."""
+        """Run an operation; a refusal or failure is recorded too (the success path records itself,
+        often inside its own transaction: the local audit checkpoint is refreshed after it)."""
         try:
-            return run()
+            out = run()
+            self.audit.maybe_checkpoint()
+            return out
         except ClearSightError as exc:
             rec.outcome = "refused" if isinstance(exc, AccessDeniedException) else "error"
             rec.detail = f"{exc.code}: {exc.message}"
@@ -232,27 +236,47 @@ class Collections(SearchOps):
     # --- collections ----------------------------------------------------------------------
     def create_collection(self, *, collection_id: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
         cid = validation.collection_id(collection_id)
-        version = self.engine.model_version
-        policy = CollectionPolicy.from_tags(tags)
-        with self._lock:
-            self.store.create_collection(cid, version, self.engine.calibration.recipe.dimension, tags)
-            if policy != CollectionPolicy():
-                rec = AuditRecord("SetCollectionPolicy", cid, results=[{"Policy": policy.to_json()}])
-                self.store.set_policy_json(cid, policy.to_json(), audit=self._hook(rec))
-            self._indexes.pop(cid, None)
-            self._index_path(cid).unlink(missing_ok=True)
-        return {"StatusCode": 200, "CollectionArn": ARN_PREFIX + cid, "FaceModelVersion": version}
+        rec = AuditRecord("CreateCollection", cid)
+
+        def run() -> dict[str, Any]:
+            policy_tags = sorted(k for k in tags or {} if k.startswith(TAG_PREFIX))
+            if policy_tags and "admin" not in current().scopes:
+                raise AccessDeniedException(
+                    f"only an admin-scoped key may set a collection's policy; the tag(s) {', '.join(policy_tags)} "
+                    "set one (create the collection without them)")
+            version = self.engine.model_version
+            policy = CollectionPolicy.from_tags(tags)
+            with self._lock:
+                self.store.create_collection(cid, version, self.engine.calibration.recipe.dimension, tags)
+                if policy != CollectionPolicy():
+                    rec.operation, rec.results = "SetCollectionPolicy", [{"Policy": policy.to_json()}]
+                    self.store.set_policy_json(cid, policy.to_json(), audit=self._hook(rec))
+                self._indexes.pop(cid, None)
+                self._index_path(cid).unlink(missing_ok=True)
+            return {"StatusCode": 200, "CollectionArn": ARN_PREFIX + cid, "FaceModelVersion": version}
+
+        return self.audited(rec, run)
 
     def describe_collection(self, *, collection_id: str) -> dict[str, Any]:
+        """Counts, model and ARN only: no identity is disclosed, so nothing is audited (ListFaces and
+        ListUsers, which name the enrolled, are)."""
         row = self.store.collection(validation.collection_id(collection_id))
         faces, users = self.store.counts(row.collection_id)
         return {"FaceCount": faces, "FaceModelVersion": row.face_model, "CollectionARN": ARN_PREFIX + row.collection_id,
                 "CreationTimestamp": row.created, "UserCount": users}
 
     def list_collections(self, *, max_results: int | None = None, next_token: str | None = None) -> dict[str, Any]:
+        """The collections the caller's key may use (its collection patterns), paginated over those only."""
         limit = validation.int_range("MaxResults", max_results, 0, 4096, 1000)
-        after = self.paginator.after("collections", next_token)
-        ids = self.store.collection_ids(after, limit + 1)
+        cursor = self.paginator.after("collections", next_token)
+        caller = current()
+        ids: list[str] = []
+        while len(ids) <= limit:
+            batch = self.store.collection_ids(cursor, 1000)
+            if not batch:
+                break
+            ids += [c for c in batch if may_use(caller, c)]
+            cursor = batch[-1]
         out: dict[str, Any] = {"CollectionIds": ids[:limit],
                                "FaceModelVersions": [self.store.collection(c).face_model for c in ids[:limit]]}
         if len(ids) > limit and limit > 0:
@@ -332,19 +356,28 @@ class Collections(SearchOps):
 
     def list_faces(self, *, collection_id: str, next_token: str | None = None, max_results: int | None = None,
                    user_id: str | None = None, face_ids: list[str] | None = None) -> dict[str, Any]:
+        """ListFaces discloses who is enrolled (ExternalImageIds are often names): audited, with the
+        ids listed (as pseudonyms)."""
         cid = validation.collection_id(collection_id)
-        row = self.store.collection(cid)
-        limit = validation.int_range("MaxResults", max_results, 0, 4096, 1000)
-        uid = validation.user_id(user_id) if user_id is not None else None
-        fids = validation.face_ids(face_ids) if face_ids else None
-        listing = f"faces:{cid}:{uid}:{','.join(fids or [])}"
-        after = self.paginator.after(listing, next_token)
-        rows = self.store.faces(cid, after=after, limit=limit + 1, user_id=uid, face_ids=fids)
-        out: dict[str, Any] = {"Faces": [face_record(r, row.face_model) for r in rows[:limit]],
-                               "FaceModelVersion": row.face_model}
-        if len(rows) > limit and limit > 0:
-            out["NextToken"] = self.paginator.token(listing, rows[limit - 1].face_id)
-        return out
+        rec = AuditRecord("ListFaces", cid)
+
+        def run() -> dict[str, Any]:
+            row = self.store.collection(cid)
+            limit = validation.int_range("MaxResults", max_results, 0, 4096, 1000)
+            uid = validation.user_id(user_id) if user_id is not None else None
+            fids = validation.face_ids(face_ids) if face_ids else None
+            listing = f"faces:{cid}:{uid}:{','.join(fids or [])}"
+            after = self.paginator.after(listing, next_token)
+            rows = self.store.faces(cid, after=after, limit=limit + 1, user_id=uid, face_ids=fids)
+            faces = [face_record(r, row.face_model) for r in rows[:limit]]
+            out: dict[str, Any] = {"Faces": faces, "FaceModelVersion": row.face_model}
+            if len(rows) > limit and limit > 0:
+                out["NextToken"] = self.paginator.token(listing, rows[limit - 1].face_id)
+            rec.results = [{k: f[k] for k in ("FaceId", "ExternalImageId", "UserId") if k in f} for f in faces]
+            self.audit.append(rec)  # recorded before it is answered
+            return out
+
+        return self.audited(rec, run)
 
     def delete_faces(self, *, collection_id: str, face_ids: list[str]) -> dict[str, Any]:
         cid = validation.collection_id(collection_id)

@@ -10,9 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterException, ResourceNotFoundException, ServiceQuotaExceededException
+from ..errors import (
+    AccessDeniedException,
+    InvalidParameterException,
+    ResourceNotFoundException,
+    ServiceQuotaExceededException,
+)
 from ..images import ImageInput
 from ..policy.audit import AuditRecord
+from ..policy.context import current
+from ..policy.policies import enforce
 from . import validation
 from .index import Hit
 from .service import Collections
@@ -44,15 +51,23 @@ class Users:
 
     def list_users(self, *, collection_id: str, max_results: int | None = None, next_token: str | None = None
                    ) -> dict[str, Any]:
+        """ListUsers discloses who is enrolled: audited, with the UserIds listed (as pseudonyms)."""
         cid = validation.collection_id(collection_id)
-        self.store.collection(cid)
-        limit = validation.int_range("MaxResults", max_results, 1, 500, 500)
-        listing = f"users:{cid}"
-        rows = self.store.users(cid, after=self.c.paginator.after(listing, next_token), limit=limit + 1)
-        out: dict[str, Any] = {"Users": [{"UserId": u, "UserStatus": "ACTIVE"} for u in rows[:limit]]}
-        if len(rows) > limit:
-            out["NextToken"] = self.c.paginator.token(listing, rows[limit - 1])
-        return out
+        rec = AuditRecord("ListUsers", cid)
+
+        def run() -> dict[str, Any]:
+            self.store.collection(cid)
+            limit = validation.int_range("MaxResults", max_results, 1, 500, 500)
+            listing = f"users:{cid}"
+            rows = self.store.users(cid, after=self.c.paginator.after(listing, next_token), limit=limit + 1)
+            out: dict[str, Any] = {"Users": [{"UserId": u, "UserStatus": "ACTIVE"} for u in rows[:limit]]}
+            if len(rows) > limit:
+                out["NextToken"] = self.c.paginator.token(listing, rows[limit - 1])
+            rec.results = [{"UserId": u} for u in rows[:limit]]
+            self.c.audit.append(rec)  # recorded before it is answered
+            return out
+
+        return self.c.audited(rec, run)
 
     def _require_user(self, cid: str, uid: str) -> None:
         self.store.collection(cid)
@@ -63,8 +78,18 @@ class Users:
                         user_match_threshold: float | None = None, client_request_token: str | None = None
                         ) -> dict[str, Any]:
         cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
-        rec = AuditRecord("AssociateFaces", cid)
+        rec = AuditRecord("AssociateFaces", cid, results=[{"UserId": uid}])
         return self.c.audited(rec, lambda: self._associate(rec, cid, uid, face_ids, user_match_threshold))
+
+    def _score_gate(self, cid: str, threshold: float) -> None:
+        """Comparing a face with the user's faces discloses a similarity (the Confidence of
+        LOW_MATCH_CONFIDENCE, or that the face matched): the search gates apply, refused never adjusted."""
+        caller = current()
+        if not caller.scopes & {"search", "admin"}:
+            raise AccessDeniedException(
+                f"access key {caller.access_key_id} may not compare faces with a user's faces: AssociateFaces on a "
+                "user who has faces discloses a similarity, which needs the search scope")
+        enforce(self.c.policy(cid), collection=cid, threshold=threshold, max_results=1, purpose=caller.purpose)
 
     def _associate(self, rec: AuditRecord, cid: str, uid: str, face_ids: list[str],
                    user_match_threshold: float | None) -> dict[str, Any]:
@@ -72,12 +97,16 @@ class Users:
         rec.threshold = threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 75.0)
         with self.c._lock:
             self._require_user(cid, uid)
-            current = self.store.faces(cid, user_id=uid, limit=MAX_FACES_PER_USER + 1)
+            current_faces = self.store.faces(cid, user_id=uid, limit=MAX_FACES_PER_USER + 1)
             rows = {r.face_id: r for r in self.store.faces(cid, face_ids=fids, limit=len(fids))}
-            vectors = self.store.face_vectors(cid, [r.face_id for r in current] + list(rows))
-            user_vecs = [vectors[r.face_id] for r in current if r.face_id in vectors]
+            vectors = self.store.face_vectors(cid, [r.face_id for r in current_faces] + list(rows))
+            user_vecs = [vectors[r.face_id] for r in current_faces if r.face_id in vectors]
+            if user_vecs and any(f in rows and rows[f].user_id is None for f in fids):
+                self._score_gate(cid, threshold)
+            rec.gallery_size = len(user_vecs)
             associated: list[str] = []
             failed: list[dict[str, Any]] = []
+            scores: dict[str, float] = {}
             for f in fids:
                 row = rows.get(f)
                 if row is None:
@@ -91,17 +120,22 @@ class Users:
                     continue
                 if user_vecs:
                     sim = float(np.max(self.c.engine.calibration.similarity(np.array(user_vecs) @ vectors[f])))
+                    scores[f] = round(sim, 3)
                     if sim < threshold:
-                        failed.append({"FaceId": f, "UserId": uid, "Confidence": float(round(sim, 3)),
+                        failed.append({"FaceId": f, "UserId": uid, "Confidence": scores[f],
                                        "Reasons": ["LOW_MATCH_CONFIDENCE"]})
                         continue
                 associated.append(f)
                 user_vecs.append(vectors[f])
             new = [f for f in associated if rows[f].user_id != uid]
-            if len(current) + len(new) > MAX_FACES_PER_USER:
+            # every disclosed score is recorded, with what it decided
+            rec.results = [{"UserId": uid, "FaceId": f, **({"Similarity": scores[f]} if f in scores else {})}
+                           for f in new] + [{"UserId": uid, "FaceId": x["FaceId"], "Similarity": x["Confidence"],
+                                             "Reasons": x["Reasons"]} for x in failed if "Confidence" in x]
+            if len(current_faces) + len(new) > MAX_FACES_PER_USER:
                 raise ServiceQuotaExceededException(
-                    f"user {uid!r} would have {len(current) + len(new)} faces; the limit is {MAX_FACES_PER_USER}")
-            rec.results = [{"UserId": uid, "FaceId": f} for f in new]
+                    f"user {uid!r} would have {len(current_faces) + len(new)} faces; the limit is "
+                    f"{MAX_FACES_PER_USER}")
             self.store.set_face_users(cid, new, uid, audit=self.c._hook(rec))
         return {"AssociatedFaces": [{"FaceId": f} for f in associated], "UnsuccessfulFaceAssociations": failed,
                 "UserStatus": "ACTIVE"}
@@ -109,6 +143,10 @@ class Users:
     def disassociate_faces(self, *, collection_id: str, user_id: str, face_ids: list[str],
                            client_request_token: str | None = None) -> dict[str, Any]:
         cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        rec = AuditRecord("DisassociateFaces", cid, results=[{"UserId": uid}])
+        return self.c.audited(rec, lambda: self._disassociate(rec, cid, uid, face_ids))
+
+    def _disassociate(self, rec: AuditRecord, cid: str, uid: str, face_ids: list[str]) -> dict[str, Any]:
         fids = validation.face_ids(face_ids, most=100)
         with self.c._lock:
             self._require_user(cid, uid)
@@ -122,7 +160,8 @@ class Users:
                     failed.append({"FaceId": f, "UserId": uid, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]})
                 else:
                     done.append(f)
-            self.store.set_face_users(cid, done, None)
+            rec.results = [{"UserId": uid, "FaceId": f} for f in done]
+            self.store.set_face_users(cid, done, None, audit=self.c._hook(rec))
         return {"DisassociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceDisassociations": failed,
                 "UserStatus": "ACTIVE"}
 

@@ -30,13 +30,18 @@ def parse_scopes(text: str | None) -> frozenset[str]:
     return scopes
 
 
+def may_use(caller: Caller, collection: str) -> bool:
+    """Whether the caller's key covers this collection (its fnmatch patterns)."""
+    return any(fnmatch.fnmatchcase(collection, p) for p in caller.collections)
+
+
 def allowed(caller: Caller, operation: str, collection: str | None) -> None:
     """Raise AccessDeniedException when the caller's key does not cover this request."""
     if "admin" not in caller.scopes and not any(operation in GROUPS[s] for s in caller.scopes):
         scopes = ", ".join(sorted(caller.scopes))
         raise AccessDeniedException(
             f"access key {caller.access_key_id} may not call {operation} (its scopes: {scopes})")
-    if collection is not None and not any(fnmatch.fnmatchcase(collection, p) for p in caller.collections):
+    if collection is not None and not may_use(caller, collection):
         raise AccessDeniedException(
             f"access key {caller.access_key_id} may not use collection {collection!r} "
             f"(allowed: {', '.join(caller.collections)})")

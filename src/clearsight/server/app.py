@@ -219,11 +219,13 @@ def create_app(engine: Engine, *, auth: bool = True, workers: int | None = None)
 
 
 def _maintain(engine: Engine) -> None:
-    """Purge faces past their retention period and finish any pending erasure (both audited)."""
+    """Purge faces past their retention period, finish any pending erasure (both audited) and refresh
+    the signed audit checkpoint."""
     c = engine.collections
     c.purge_expired()
     if c.erasure_pending:
         c.complete_erasure()
+    c.audit.write_checkpoint()  # an idle server's chain head is pinned too, not only after a burst
 
 
 async def _maintenance_loop(service: Service) -> None:

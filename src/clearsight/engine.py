@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .collections.service import Collections
     from .collections.users import Users
     from .labels import LabelAnalyzer
+    from .policy.audit import AuditLog
+    from .storage.objects import ObjectStore
     from .text import TextReader
 
 
@@ -83,6 +85,19 @@ class Engine:
 
         with self._open_lock:
             return Collections(self, Path(self.settings.data_dir))
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The audit trail (kept in the collections' database, written in their transactions)."""
+        return self.collections.audit
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        """S3Object {Bucket, Name} -> files under the object root (setting s3_root)."""
+        from .storage.objects import ObjectStore
+
+        root = Path(self.settings.s3_root) if self.settings.s3_root else Path(self.settings.data_dir) / "s3"
+        return ObjectStore(root, max_bytes=self.limits.max_object_bytes)
 
     @cached_property
     def users(self) -> Users:

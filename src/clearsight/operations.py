@@ -10,7 +10,20 @@ Rekognition model is either here or in :data:`NOT_IMPLEMENTED`.
 
 from __future__ import annotations
 
+import inspect
+import operator
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import AccessDeniedException, InvalidParameterException, UnsupportedOperationException
+from .policy.audit import AuditRecord
+from .policy.context import Caller, acting_as
+from .policy.scopes import SCOPES, allowed
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 
 @dataclass(frozen=True)
@@ -31,26 +44,32 @@ class Operation:
     audited: bool = False
     collection: str | None = None
     idempotent: bool = True
+    images: tuple[str, ...] = ()
     job: str | None = None
 
 
 def _op(name: str, target: str, group: str, *, audited: bool = False, collection: bool = False,
-        idempotent: bool = True) -> Operation:
-    return Operation(name, target, group, audited, "CollectionId" if collection else None, idempotent)
+        idempotent: bool = True, images: tuple[str, ...] = ()) -> Operation:
+    return Operation(name, target, group, audited, "CollectionId" if collection else None, idempotent, images)
+
+
+_IMAGE = ("Image",)
 
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     # images: nothing stored, nothing identified
-    _op("DetectFaces", "detect_faces", "detect"),
-    _op("DetectLabels", "detect_labels", "detect"),
-    _op("DetectText", "detect_text", "detect"),
+    _op("DetectFaces", "detect_faces", "detect", images=_IMAGE),
+    _op("DetectLabels", "detect_labels", "detect", images=_IMAGE),
+    _op("DetectText", "detect_text", "detect", images=_IMAGE),
     # one-to-one verification
-    _op("CompareFaces", "compare_faces", "compare", audited=True),
+    _op("CompareFaces", "compare_faces", "compare", audited=True, images=("SourceImage", "TargetImage")),
     # one-to-many identification and what discloses enrolled identities
     _op("SearchFaces", "collections.search_faces", "search", audited=True, collection=True),
-    _op("SearchFacesByImage", "collections.search_faces_by_image", "search", audited=True, collection=True),
+    _op("SearchFacesByImage", "collections.search_faces_by_image", "search", audited=True, collection=True,
+        images=_IMAGE),
     _op("SearchUsers", "users.search_users", "search", audited=True, collection=True),
-    _op("SearchUsersByImage", "users.search_users_by_image", "search", audited=True, collection=True),
+    _op("SearchUsersByImage", "users.search_users_by_image", "search", audited=True, collection=True,
+        images=_IMAGE),
     _op("ListFaces", "collections.list_faces", "search", audited=True, collection=True),
     _op("ListUsers", "users.list_users", "search", audited=True, collection=True),
     _op("DescribeCollection", "collections.describe_collection", "search", collection=True),
@@ -58,8 +77,9 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     # enrolment
     _op("CreateCollection", "collections.create_collection", "enrol", audited=True, collection=True,
         idempotent=False),
-    _op("IndexFaces", "collections.index_faces", "enrol", audited=True, collection=True, idempotent=False),
-    _op("CreateUser", "users.create_user", "enrol", audited=True, collection=True, idempotent=False),
+    _op("IndexFaces", "collections.index_faces", "enrol", audited=True, collection=True, idempotent=False,
+        images=_IMAGE),
+    _op("CreateUser", "users.create_user", "enrol", collection=True, idempotent=False),
     _op("AssociateFaces", "users.associate_faces", "enrol", audited=True, collection=True, idempotent=False),
     _op("DisassociateFaces", "users.disassociate_faces", "enrol", audited=True, collection=True,
         idempotent=False),
@@ -108,11 +128,10 @@ NOT_IMPLEMENTED: dict[str, str] = {
     **{op: _TAGS for op in ("TagResource", "UntagResource", "ListTagsForResource")},
 }
 
-# groups of access-key scopes; "admin" allows everything (policies, tags, keys), "audit" the audit trail
+# the operations each access-key scope allows ("admin" allows everything, including policies and
+# tags; "audit" is the audit trail's CLI, not an HTTP operation)
 SCOPE_GROUPS: dict[str, tuple[str, ...]] = {
-    group: tuple(sorted(op.name for op in OPERATIONS.values() if op.group == group))
-    for group in ("detect", "compare", "search", "enrol", "delete")
-} | {"admin": (), "audit": ("ClearSightAuditList", "ClearSightAuditVerify")}
+    group: tuple(sorted(op.name for op in OPERATIONS.values() if op.group == group)) for group in SCOPES}
 
 
 def not_implemented_message(name: str) -> str:
@@ -132,3 +151,58 @@ def markdown_table() -> str:
     rows += ["", "| not implemented | why |", "|---|---|"]
     rows += [f"| {name} | {reason} |" for name, reason in sorted(NOT_IMPLEMENTED.items())]
     return "\n".join(rows) + "\n"
+
+
+def snake(name: str) -> str:
+    """CollectionId -> collection_id, FaceIds -> face_ids, SourceImage -> source_image."""
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s).lower()
+
+
+def lookup(name: str) -> Operation:
+    """The served operation, or UnsupportedOperationException saying why it is not served."""
+    op = OPERATIONS.get(name)
+    if op is None:
+        raise UnsupportedOperationException(not_implemented_message(name))
+    return op
+
+
+def prepare(engine: Engine, caller: Caller, name: str, params: Mapping[str, Any]) -> Callable[[], dict[str, Any]]:
+    """Everything before the work, for any transport: find the operation, check the caller's scope
+    and collection (a refusal is audited), resolve images (inline bytes or an S3Object), map
+    members to keyword arguments (refusing members the operation does not take). Returns the call,
+    which runs as the caller (the server runs it in a worker thread, within its time limit)."""
+    op = lookup(name)
+    collection = params.get(op.collection) if op.collection else None
+    with acting_as(caller):
+        try:
+            allowed(caller, op.group, name, collection if isinstance(collection, str) else None)
+        except AccessDeniedException as exc:
+            engine.audit.append(AuditRecord(name, collection if isinstance(collection, str) else None,
+                                            outcome="refused", detail=f"{exc.code}: {exc.message}"))
+            raise
+    method = operator.attrgetter(op.target)(engine)
+    accepted = inspect.signature(method).parameters
+    kwargs: dict[str, Any] = {}
+    unsupported = []
+    for member, value in params.items():
+        arg = snake(member)
+        if arg not in accepted:
+            unsupported.append(member)
+        else:
+            kwargs[arg] = engine.objects.image(value) if member in op.images else value
+    if unsupported:
+        raise InvalidParameterException(f"ClearSight's {name} does not support {', '.join(unsupported)}")
+
+    def call() -> dict[str, Any]:
+        with acting_as(caller):
+            return dict(method(**kwargs))
+
+    return call
+
+
+def dispatch(engine: Engine, caller: Caller, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one operation for a caller: the one way in for the server, the CLI, the console and jobs."""
+    return prepare(engine, caller, name, params)()
+
+

@@ -7,26 +7,19 @@ import fnmatch
 from ..errors import AccessDeniedException, InvalidParameterException
 from .context import Caller
 
-GROUPS: dict[str, tuple[str, ...]] = {
-    "detect": ("DetectFaces", "DetectLabels", "DetectText"),
-    "compare": ("CompareFaces",),
-    "search": ("SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "ListFaces",
-               "ListUsers", "DescribeCollection", "ListCollections"),
-    "enrol": ("IndexFaces", "CreateUser", "AssociateFaces", "DisassociateFaces", "CreateCollection"),
-    "delete": ("DeleteFaces", "DeleteUser", "DeleteCollection"),
-    "admin": (),  # everything, including policies and tags
-    "audit": ("ClearSightAuditList", "ClearSightAuditVerify"),
-}
-ALL_SCOPES = tuple(GROUPS)
+# The scope groups a key can hold. Which operation needs which group is declared once, in the
+# operation table (clearsight.operations, OPERATIONS[...].group; SCOPE_GROUPS lists them per group).
+SCOPES: tuple[str, ...] = ("detect", "compare", "search", "enrol", "delete", "admin", "audit")
+ALL_SCOPES = SCOPES
 
 
 def parse_scopes(text: str | None) -> frozenset[str]:
     if not text:
         return frozenset({"detect", "compare", "search"})
     scopes = frozenset(s.strip() for s in text.split(",") if s.strip())
-    unknown = scopes - set(GROUPS)
+    unknown = scopes - set(SCOPES)
     if unknown:
-        raise InvalidParameterException(f"unknown scope(s) {', '.join(sorted(unknown))}; use {', '.join(GROUPS)}")
+        raise InvalidParameterException(f"unknown scope(s) {', '.join(sorted(unknown))}; use {', '.join(SCOPES)}")
     return scopes
 
 
@@ -35,9 +28,10 @@ def may_use(caller: Caller, collection: str) -> bool:
     return any(fnmatch.fnmatchcase(collection, p) for p in caller.collections)
 
 
-def allowed(caller: Caller, operation: str, collection: str | None) -> None:
-    """Raise AccessDeniedException when the caller's key does not cover this request."""
-    if "admin" not in caller.scopes and not any(operation in GROUPS[s] for s in caller.scopes):
+def allowed(caller: Caller, group: str, operation: str, collection: str | None) -> None:
+    """Raise AccessDeniedException when the caller's key does not cover this request: an operation
+    of scope ``group`` on ``collection`` (None: no collection)."""
+    if "admin" not in caller.scopes and group not in caller.scopes:
         scopes = ", ".join(sorted(caller.scopes))
         raise AccessDeniedException(
             f"access key {caller.access_key_id} may not call {operation} (its scopes: {scopes})")

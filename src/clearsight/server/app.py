@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import time
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .. import operations
 from ..engine import Engine
 from ..errors import (
     ClearSightError,
@@ -32,13 +32,10 @@ from ..errors import (
     ThrottlingException,
     UnknownOperationException,
 )
-from ..policy.audit import AuditRecord
-from ..policy.context import Caller, acting_as
-from ..policy.scopes import allowed
+from ..policy.context import Caller
 from . import sigv4
 from .keys import KeyStore
 from .limits import BodyBudget, Ticket
-from .operations import NOT_IDEMPOTENT, Operations
 from .protocol import TARGET_PREFIX, Validator
 
 access_log = logging.getLogger("clearsight.access")
@@ -61,7 +58,6 @@ class Service:
         s = engine.settings
         data_dir = Path(s.data_dir)
         self.keys = KeyStore(data_dir)
-        self.operations = Operations(engine, s3_root=Path(s.s3_root) if s.s3_root else data_dir / "s3")
         self.validator = Validator()
         self.pool = ThreadPoolExecutor(max_workers=workers or s.cpu_threads, thread_name_prefix="inference")
         self.max_body = int(s.max_request_bytes)
@@ -104,18 +100,13 @@ class Service:
                 payload = json.loads(body or b"{}")
             except ValueError as exc:
                 raise InvalidParameterException(f"the request body is not JSON: {exc}") from exc
-            if operation not in self.operations.table:
-                self.operations.handler(operation, {})  # raises the right "not implemented" error
+            op = operations.lookup(operation)  # an unserved operation is refused, saying why
             params = self.validator.request(operation, payload)
-            idempotent = operation not in NOT_IDEMPOTENT
-            if self.replays is not None and self.auth and not idempotent:
+            if self.replays is not None and self.auth and not op.idempotent:
                 self.replays.check(sigv4.signature_of(headers))
-            with acting_as(caller):
-                self.check_scope(caller, operation, params.get("CollectionId"))
-                call = self.operations.handler(operation, params)
-                context = contextvars.copy_context()  # the caller travels to the worker thread
+            call = operations.prepare(self.engine, caller, operation, params)
             del body, payload
-            result = await self._run(operation, context, call, idempotent=idempotent)
+            result = await self._run(operation, call, idempotent=op.idempotent)
             status = 200
             return Response(json.dumps(result), media_type=JSON_11, headers={"x-amzn-RequestId": request_id})
         except ClearSightError as exc:
@@ -135,8 +126,7 @@ class Service:
                 "client": request.client.host if request.client else None,
                 "bytes_in": int(request.headers.get("content-length") or 0)}))
 
-    async def _run(self, operation: str, context: contextvars.Context, call: Callable[[], dict[str, Any]], *,
-                   idempotent: bool) -> dict[str, Any]:
+    async def _run(self, operation: str, call: Callable[[], dict[str, Any]], *, idempotent: bool) -> dict[str, Any]:
         """Run the call in the pool within the request's time limit.
 
         A call still waiting for a worker when time runs out is cancelled and answered
@@ -144,7 +134,7 @@ class Service:
         ThrottlingException too (the worker finishes and its answer is dropped). A running call that
         writes (IndexFaces, deletions...) is never answered "retry": it may still commit, so the
         answer waits for it, whatever the limit."""
-        future = self.pool.submit(context.run, call)
+        future = self.pool.submit(call)
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout)
         except TimeoutError as exc:
@@ -155,16 +145,6 @@ class Service:
                 raise ThrottlingException(f"{operation} did not finish within {self.timeout:g} s; retry later") from exc
             error_log.warning("%s is past the %g s limit; waiting for it to commit or fail", operation, self.timeout)
             return await asyncio.wrap_future(future)
-
-    def check_scope(self, caller: Caller, operation: str, collection: Any) -> None:
-        """Refuse (and audit) a request outside the key's scopes."""
-        try:
-            allowed(caller, operation, collection if isinstance(collection, str) else None)
-        except ClearSightError as exc:
-            rec = AuditRecord(operation, collection if isinstance(collection, str) else None, outcome="refused",
-                              detail=f"{exc.code}: {exc.message}")
-            self.engine.collections.audit.append(rec)
-            raise
 
     async def _read(self, request: Request, ticket: Ticket) -> bytes:
         """The body, within the size limit, the in-flight budget and the idle timeout."""
@@ -191,7 +171,7 @@ class Service:
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "faceModelVersion": self.engine.model_version,
-                             "operations": self.operations.implemented()})
+                             "operations": sorted(operations.OPERATIONS)})
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

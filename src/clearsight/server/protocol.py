@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import InvalidParameterException
+from ..operations import snake
 
 TARGET_PREFIX = "RekognitionService."
 
@@ -41,12 +42,6 @@ def _pattern(text: str | None) -> re.Pattern[str] | None:
         return re.compile(text)
     except re.error:
         return None
-
-
-def snake(name: str) -> str:
-    """CollectionId -> collection_id, FaceIds -> face_ids, SourceImage -> source_image."""
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s).lower()
 
 
 class Validator:

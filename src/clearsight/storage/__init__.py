@@ -1,0 +1,1 @@
+"""Storage: the store of record, vector indexes, and objects (S3Object -> local files)."""

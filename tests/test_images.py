@@ -286,3 +286,9 @@ def test_every_exif_orientation_matches_pillow(orientation: int) -> None:
 def test_broken_headers_are_invalid_format_never_a_crash(data: bytes) -> None:
     with pytest.raises(InvalidImageFormatException):
         decode(data)
+
+
+@pytest.mark.parametrize("name", ["test.pgm", "test.ppm", "test.jpeg2000"])
+def test_other_formats_pillow_knows_are_refused_by_name(name: str) -> None:
+    with pytest.raises(InvalidImageFormatException, match="not one of JPEG, PNG"):
+        decode(data_path("ocr", "pytesseract", name))

@@ -32,6 +32,7 @@ from .errors import ClearSightError, ImageTooLargeException, InvalidImageFormatE
 ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | np.ndarray
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "ICO", "MPO")
+_OPENERS = tuple(f for f in SUPPORTED_FORMATS if f != "MPO")  # Pillow's JPEG opener returns MPO files
 
 FREE_PIXELS = 2_000_000  # images this small may compress any amount: decoding them costs little
 MAX_PNG_CHUNKS = 8192  # Pillow reads PNG chunks one by one in Python (~5 us each)
@@ -111,7 +112,7 @@ def decode(image: ImageInput, limits: ImageLimits | None = None) -> DecodedImage
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "palette images with transparency": not the caller's concern
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as pil:
+            with Image.open(io.BytesIO(data), formats=_OPENERS) as pil:
                 fmt = pil.format or "UNKNOWN"
                 _check_size(pil.width, pil.height, limits)
                 _check_compression(pil.width, pil.height, len(data), limits)

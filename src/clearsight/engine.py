@@ -76,6 +76,7 @@ class Engine:
             max_bytes=self.settings.max_image_bytes,
             max_pixels=self.settings.max_image_pixels,
             min_side=self.settings.min_image_side,
+            max_compression_ratio=self.settings.max_compression_ratio,
         )
 
     @cached_property

@@ -56,6 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Decompression-bomb guard: largest decoded width x height accepted."),
     Setting("min_image_side", int, 80,
             "Smallest width or height accepted, in pixels (Rekognition: 80)."),
+    Setting("max_compression_ratio", int, 500,
+            "Decompression-bomb guard: beyond its first 2 megapixels an image may decode (width x height x 3 "
+            "bytes) to at most this many times its file size. Photos are 10-100x, scans and screenshots a few "
+            "hundred, flat-colour bombs 900-75,000x. 0 turns the check off."),
     Setting("detection_max_side", int, 640,
             "Images are downscaled so their longest side is at most this before detection (raise it to "
             "find smaller faces, at a cost growing with the pixels); images 2.5x larger are also scanned "

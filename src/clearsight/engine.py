@@ -1,5 +1,5 @@
-"""The Engine: settings, calibration and models in one object that the CLI, the server and the
-tests all build. Its methods are the operations, with Rekognition names and response shapes.
+"""The Engine: settings, calibration and models (one :class:`ModelLoader`) in one object that the
+CLI, the server and the tests all build. Its methods are the operations, with Rekognition names and response shapes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .calibration import Calibration
 from .errors import InvalidParameterException
 from .faces import Face, FaceAnalyzer
 from .images import DecodedImage, ImageInput, ImageLimits, decode
+from .models.loader import ModelLoader
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ class Engine:
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         self.settings = settings or Settings.load(**overrides)
         self.calibration = Calibration.load(model=self.settings.face_model or None)
-        self.faces = FaceAnalyzer(self.settings, self.calibration)
+        self.models = ModelLoader.from_settings(self.settings)  # every model, loaded once on first use
+        self.faces = FaceAnalyzer(self.settings, self.calibration, self.models)
         self._open_lock = threading.Lock()
         self.limits = ImageLimits(
             max_bytes=self.settings.max_image_bytes,
@@ -112,7 +114,7 @@ class Engine:
         from .text import TextReader
 
         with self._open_lock:
-            return TextReader.from_cards(Path(self.settings.model_dir), self.settings.cpu_threads)
+            return TextReader.from_loader(self.models)
 
     @cached_property
     def labels(self) -> LabelAnalyzer:
@@ -120,7 +122,7 @@ class Engine:
         from .labels import LabelAnalyzer
 
         with self._open_lock:
-            return LabelAnalyzer.from_cards(Path(self.settings.model_dir), self.settings.cpu_threads)
+            return LabelAnalyzer.from_loader(self.models)
 
     def close(self) -> None:
         """Snapshot the vector indexes and close the database (if they were opened)."""

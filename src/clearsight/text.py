@@ -18,24 +18,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from .errors import InvalidParameterException, ModelNotAvailableError
+from .errors import InvalidParameterException
 from .geometry import bounding_box
+from .models.loader import ModelLoader
+from .models.ppocr import MAX_SIDE, PARTS, PPOcr
 
 TEXT_MODEL_VERSION = "clearsight-text-ppocrv6-1"
 MAX_WORDS = 100  # like Rekognition: DetectText returns at most 100 words per image
-MAX_SIDE = 2000  # longer sides are downscaled before reading (geometry is returned as ratios)
 DET_SHORT_SIDE = 736  # PP-OCR det: the short side is scaled up to this...
 DET_MAX_UPSCALE = 2.0  # ...but by at most this factor
 MAX_REGIONS = 10  # Rekognition's limit on RegionsOfInterest
 POOR_LINE = 0.9  # a line read with less confidence than this is "poor"
 RETRY_POOR_SHARE = 0.2  # when more of the characters than this are in poor lines, also read the page turned 180
-MODEL_CARDS = {"det": "ppocrv6-det", "cls": "ppocr-cls", "rec": "ppocrv6-rec"}  # models/registry.py
+MODEL_CARDS = PARTS  # RapidOCR's slot -> card (models/registry.py)
 
 
 @dataclass
@@ -56,28 +56,13 @@ class Line:
 class TextReader:
     """Reads text lines and words from an RGB image. Thread-safe (one call at a time)."""
 
-    def __init__(self, paths: dict[str, Path], threads: int) -> None:
-        """``paths``: the det, cls and rec ONNX files (inside the rapidocr wheel: never downloaded)."""
-        import logging
-
-        try:
-            from rapidocr import RapidOCR
-        except ImportError as exc:
-            raise ModelNotAvailableError("DetectText needs the rapidocr package: pip install rapidocr==3.10.0") from exc
-
-        params: dict[str, Any] = {"Global.log_level": "error", "Global.max_side_len": MAX_SIDE,
-                                  "EngineConfig.onnxruntime.intra_op_num_threads": max(1, threads),
-                                  "EngineConfig.onnxruntime.inter_op_num_threads": 1}
-        params.update({f"{kind.capitalize()}.model_path": str(paths[kind]) for kind in MODEL_CARDS})
-        self._ocr: Any = RapidOCR(params=params)
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    def __init__(self, ocr: PPOcr) -> None:
+        self._ocr: Any = ocr.engine
         self._lock = threading.Lock()
 
     @classmethod
-    def from_cards(cls, model_dir: Path, threads: int) -> TextReader:
-        from .models.registry import CARDS, locate
-
-        return cls({kind: locate(CARDS[name], model_dir) for kind, name in MODEL_CARDS.items()}, threads)
+    def from_loader(cls, models: ModelLoader) -> TextReader:
+        return cls(models.get(MODEL_CARDS["rec"], PPOcr))  # rec depends on det and cls: one engine runs all three
 
     def read(self, rgb: np.ndarray) -> list[Line]:
         """Lines in reading order, with their words; quads in pixels of ``rgb``."""

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clearsight.models.registry import CARDS, ModelCard, locate, sha256_file
+from clearsight.models.files import locate, sha256_file
+from clearsight.models.registry import CARDS, ModelCard
 from clearsight.settings import Settings
 
 MODEL_DIR = Path(Settings.load().model_dir)

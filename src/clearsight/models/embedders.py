@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .alignment import align
+from .preprocess import in_colour, input_size, normalise
 from .registry import ModelCard
 from .runtime import OnnxSession
 
@@ -24,20 +25,19 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 class MobileFaceNetEmbedder:
-    def __init__(self, card: ModelCard, path: Path, *, threads: int, flip: bool = True) -> None:
+    def __init__(self, card: ModelCard, session: OnnxSession, *, flip: bool = True) -> None:
         self.card = card
         self.flip = flip
-        self._session = OnnxSession(path, threads=threads)
+        self._session = session
 
     def crops(self, rgb: np.ndarray, points: list[np.ndarray]) -> np.ndarray:
-        w, _ = self.card.input_size or (112, 112)
+        w, _ = input_size(self.card)
         return np.stack([align(rgb, p, w) for p in points]) if points else np.zeros((0, w, w, 3), np.uint8)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
-            return np.zeros((0, 192), np.float32)
-        x = (crops.astype(np.float32) - self.card.mean) / self.card.std
-        x = x.transpose(0, 3, 1, 2)
+            return np.zeros((0, self.card.dimension or 0), np.float32)
+        x = normalise(in_colour(crops, self.card), self.card).transpose(0, 3, 1, 2)
         if self.flip:
             both = np.concatenate([x, x[..., ::-1]])
             out = self._session.run(np.ascontiguousarray(both))
@@ -61,8 +61,8 @@ class DlibResNetEmbedder:
         import dlib
 
         if not shapes:
-            return np.zeros((0, 128), np.float32)
-        size = (self.card.input_size or (150, 150))[0]
+            return np.zeros((0, self.card.dimension or 0), np.float32)
+        size = input_size(self.card)[0]
         chips = [dlib.get_face_chip(rgb, s, size=size, padding=0.25) for s in shapes]
         vecs = np.array([np.array(v) for v in self._model.compute_face_descriptor(chips)], np.float32)
         return l2_normalise(vecs)

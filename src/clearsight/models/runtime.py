@@ -50,6 +50,10 @@ class OnnxSession:
         out = self._session.run(None, {self._input: batch})[0]
         return np.asarray(out, dtype=np.float32)
 
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output of the graph, in its order (models with several heads)."""
+        return [np.asarray(out, dtype=np.float32) for out in self._session.run(None, {self._input: batch})]
+
 
 class LiteRtSession:
     """A .tflite model on Google's LiteRT interpreter (``ai-edge-litert``), batch resized per call.

@@ -9,23 +9,22 @@ network was trained from Caffe weights).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from .detector import ROTATIONS
+from .preprocess import in_colour, input_size, normalise
 from .registry import ModelCard
 from .runtime import LiteRtSession
 
 
 class ONetVerifier:
-    def __init__(self, card: ModelCard, path: Path, *, threads: int) -> None:
+    def __init__(self, card: ModelCard, session: LiteRtSession) -> None:
         self.card = card
-        self._session = LiteRtSession(path, threads=threads)
+        self._session = session
 
     def crops(self, rgb: np.ndarray, boxes: list[np.ndarray], angles: list[int]) -> np.ndarray:
-        size = (self.card.input_size or (48, 48))[0]
+        size = input_size(self.card)[0]
         out = np.zeros((len(boxes), size, size, 3), np.float32)
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             side = max(x2 - x1, y2 - y1)
@@ -37,7 +36,7 @@ class ONetVerifier:
                                   borderMode=cv2.BORDER_CONSTANT)
             # a face found in a rotated copy of the image is shown to O-Net upright too
             out[i] = cv2.rotate(crop, ROTATIONS[angles[i]]) if angles[i] else crop
-        return ((out - self.card.mean) / self.card.std).transpose(0, 2, 1, 3)
+        return normalise(in_colour(out, self.card), self.card).transpose(0, 2, 1, 3)
 
     def face_probability(self, rgb: np.ndarray, boxes: list[np.ndarray], angles: list[int] | None = None
                          ) -> np.ndarray:

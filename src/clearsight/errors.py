@@ -30,6 +30,15 @@ class InvalidParameterException(ClearSightError):
     http_status = 400
 
 
+class SerializationException(ClearSightError):
+    """The body is not what the AWS JSON 1.1 protocol can deserialize into the operation's input: not
+    UTF-8, not JSON, not an object, duplicate keys, NaN/Infinity, a number that does not fit its member,
+    a value of the wrong JSON type, nesting too deep. AWS answers this code for such bodies (400)."""
+
+    code = "SerializationException"
+    http_status = 400
+
+
 class InvalidImageFormatException(ClearSightError):
     """The image could not be decoded (corrupt, truncated, empty or an unsupported format)."""
 

@@ -67,6 +67,15 @@ class ResourceAlreadyExistsException(ClearSightError):
     http_status = 400
 
 
+class ConflictException(ResourceAlreadyExistsException):
+    """A user with that id already exists in the collection: Rekognition's code for users (CreateUser
+    documents ConflictException, not ResourceAlreadyExistsException). A subclass, so code that catches
+    ResourceAlreadyExistsException for any duplicate keeps working."""
+
+    code = "ConflictException"
+    http_status = 400
+
+
 class InvalidPaginationTokenException(ClearSightError):
     """A NextToken was not issued by this server for this listing."""
 

@@ -17,7 +17,7 @@ from clearsight.server.protocol import Validator, parse_body
 
 from .conftest import Server
 
-CI_CASES = 2500  # about 30 s on 2 shared cores; bench/fuzz.py runs 12,000
+CI_CASES = 2500  # about 20 s on 2 shared cores; bench/fuzz.py runs 12,000
 CI_SECONDS = 75  # a hard stop, well above the expected time
 
 

@@ -118,8 +118,9 @@ class UnsupportedOperationException(ClearSightError):
     http_status = 400
 
 
-class UnknownOperationException(ClearSightError):
-    """X-Amz-Target does not name a Rekognition operation."""
+class UnknownOperationException(UnsupportedOperationException):
+    """X-Amz-Target does not name a Rekognition operation (AWS JSON's own code; a kind of unserved
+    operation, so ``except UnsupportedOperationException`` covers both)."""
 
     code = "UnknownOperationException"
     http_status = 400

@@ -30,6 +30,15 @@ class InvalidParameterException(ClearSightError):
     http_status = 400
 
 
+class SerializationException(ClearSightError):
+    """The body is not what the AWS JSON 1.1 protocol can deserialize into the operation's input: not
+    UTF-8, not JSON, not an object, duplicate keys, NaN/Infinity, a number that does not fit its member,
+    a value of the wrong JSON type, nesting too deep. AWS answers this code for such bodies (400)."""
+
+    code = "SerializationException"
+    http_status = 400
+
+
 class InvalidImageFormatException(ClearSightError):
     """The image could not be decoded (corrupt, truncated, empty or an unsupported format)."""
 
@@ -55,6 +64,15 @@ class ResourceAlreadyExistsException(ClearSightError):
     """A collection or user with that id already exists."""
 
     code = "ResourceAlreadyExistsException"
+    http_status = 400
+
+
+class ConflictException(ResourceAlreadyExistsException):
+    """A user with that id already exists in the collection: Rekognition's code for users (CreateUser
+    documents ConflictException, not ResourceAlreadyExistsException). A subclass, so code that catches
+    ResourceAlreadyExistsException for any duplicate keeps working."""
+
+    code = "ConflictException"
     http_status = 400
 
 
@@ -100,8 +118,9 @@ class UnsupportedOperationException(ClearSightError):
     http_status = 400
 
 
-class UnknownOperationException(ClearSightError):
-    """X-Amz-Target does not name a Rekognition operation."""
+class UnknownOperationException(UnsupportedOperationException):
+    """X-Amz-Target does not name a Rekognition operation (AWS JSON's own code; a kind of unserved
+    operation, so ``except UnsupportedOperationException`` covers both)."""
 
     code = "UnknownOperationException"
     http_status = 400

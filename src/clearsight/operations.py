@@ -17,7 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import AccessDeniedException, InvalidParameterException, UnsupportedOperationException
+from .errors import (
+    AccessDeniedException,
+    InvalidParameterException,
+    UnknownOperationException,
+    UnsupportedOperationException,
+)
 from .policy.audit import AuditRecord
 from .policy.context import Caller, acting_as
 from .policy.scopes import SCOPES, allowed
@@ -160,8 +165,11 @@ def snake(name: str) -> str:
 
 
 def lookup(name: str) -> Operation:
-    """The served operation, or UnsupportedOperationException saying why it is not served."""
+    """The served operation, or UnsupportedOperationException saying why it is not served
+    (UnknownOperationException, the AWS JSON code, for a name that is no Rekognition operation)."""
     op = OPERATIONS.get(name)
+    if op is None and name not in NOT_IMPLEMENTED:
+        raise UnknownOperationException(not_implemented_message(name))
     if op is None:
         raise UnsupportedOperationException(not_implemented_message(name))
     return op

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ClearSightError, ResourceAlreadyExistsException, ResourceNotFoundException
+from ..errors import ClearSightError, ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -351,7 +351,7 @@ class Store:
             self._require_collection(db, collection_id)
             if db.execute("SELECT 1 FROM users WHERE collection_id=? AND user_id=?",
                           (collection_id, user_id)).fetchone():
-                raise ResourceAlreadyExistsException(f"user {user_id!r} already exists in {collection_id!r}")
+                raise ConflictException(f"user {user_id!r} already exists in {collection_id!r}")
             db.execute("INSERT INTO users VALUES (?,?,?)", (collection_id, user_id, time.time()))
 
     def delete_user(self, collection_id: str, user_id: str, *, audit: AuditHook | None = None) -> None:

@@ -33,7 +33,7 @@ from ..errors import (
     UnknownOperationException,
 )
 from ..policy.context import Caller
-from . import sigv4
+from . import protocol, sigv4
 from .keys import KeyStore
 from .limits import BodyBudget, Ticket
 from .protocol import TARGET_PREFIX, Validator
@@ -96,10 +96,7 @@ class Service:
             if not target.startswith(TARGET_PREFIX):
                 raise UnknownOperationException(f"X-Amz-Target must be {TARGET_PREFIX}<Operation>, got {target!r}")
             operation = target[len(TARGET_PREFIX):]
-            try:
-                payload = json.loads(body or b"{}")
-            except ValueError as exc:
-                raise InvalidParameterException(f"the request body is not JSON: {exc}") from exc
+            payload = protocol.parse_body(body)
             op = operations.lookup(operation)  # an unserved operation is refused, saying why
             params = self.validator.request(operation, payload)
             if self.replays is not None and self.auth and not op.idempotent:
@@ -192,8 +189,14 @@ def create_app(engine: Engine, *, auth: bool = True, workers: int | None = None)
         task.cancel()
         service.close()
 
+    async def not_an_operation(request: Request, exc: Exception) -> Response:
+        """Other paths and methods (Starlette's 404/405) answer an AWS JSON error too."""
+        return _error(UnknownOperationException(
+            f"{request.method} {request.url.path}: Rekognition's API is POST / with X-Amz-Target"), str(uuid.uuid4()))
+
     app = Starlette(routes=[Route("/", service.handle, methods=["POST"]),
-                            Route("/health", service.health, methods=["GET"])], lifespan=lifespan)
+                            Route("/health", service.health, methods=["GET"])], lifespan=lifespan,
+                    exception_handlers={404: not_an_operation, 405: not_an_operation})
     app.state.service = service
     return app
 

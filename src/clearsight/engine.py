@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import params
 from .calibration import Calibration
 from .errors import InvalidParameterException
 from .faces import Face, FaceAnalyzer
@@ -55,16 +56,6 @@ def parse_attributes(attributes: str | Sequence[str] | None) -> str:
             f"attributes must be DEFAULT, ALL, EYES_OPEN or MOUTH_OPEN (got {got}); "
             "ClearSight never infers age, gender, emotion or ethnicity")
     return "DEFAULT" if values == ["DEFAULT"] else "ALL"
-
-
-def check_threshold(name: str, value: float) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterException(f"{name} must be a number from 0 to 100") from exc
-    if not 0.0 <= v <= 100.0:
-        raise InvalidParameterException(f"{name} must be from 0 to 100, got {v}")
-    return v
 
 
 class Engine:
@@ -163,8 +154,7 @@ class Engine:
         from .collections import quality
         from .geometry import bounding_box
 
-        rec.threshold = threshold = check_threshold(
-            "SimilarityThreshold", 80.0 if similarity_threshold is None else similarity_threshold)
+        rec.threshold = threshold = params.threshold("SimilarityThreshold", similarity_threshold, 80.0)
         level = quality.level(quality_filter, "NONE")
         src = self.decode(source_image)
         tgt = self.decode(target_image)

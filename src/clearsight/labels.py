@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import params
 from .errors import InvalidParameterException
 from .geometry import bounding_box
 from .image_properties import dominant_colors, image_properties
@@ -157,13 +158,7 @@ class LabelRequest:
         if max_labels is not None and (isinstance(max_labels, bool) or not isinstance(max_labels, int)
                                        or max_labels < 0):
             raise InvalidParameterException("MaxLabels must be a whole number >= 0")
-        mc = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
-        try:
-            mc = float(mc)
-        except (TypeError, ValueError) as exc:
-            raise InvalidParameterException("MinConfidence must be a number from 0 to 100") from exc
-        if not 0.0 <= mc <= 100.0:
-            raise InvalidParameterException(f"MinConfidence must be from 0 to 100, got {mc:g}")
+        mc = params.threshold("MinConfidence", min_confidence, DEFAULT_MIN_CONFIDENCE)
         if features is None:
             features = ["GENERAL_LABELS"]
         feats = (features,) if isinstance(features, str) else tuple(features)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .params import FALSE_WORDS, TRUE_WORDS
+
 ENV_PREFIX = "CLEARSIGHT_"
 
 
@@ -111,16 +113,14 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 def _parse(setting: Setting, raw: str) -> Any:
     if setting.type is bool:
         word = raw.strip().lower()
-        if word not in _TRUE | _FALSE:
+        if word not in TRUE_WORDS | FALSE_WORDS | {""}:
             raise ValueError(f"{setting.env}={raw!r} is not a boolean; use true or false")
-        return word in _TRUE
+        return word in TRUE_WORDS
     try:
         return setting.type(raw)
     except ValueError as exc:

@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from . import params
 from .errors import InvalidParameterException
 from .geometry import bounding_box
 from .models.loader import ModelLoader
@@ -225,14 +226,7 @@ class TextFilters:
 
 
 def _number(values: dict[str, Any], name: str, top: float) -> float:
-    raw = values.get(name, 0.0)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterException(f"{name} must be a number from 0 to {top:g}") from exc
-    if not 0.0 <= value <= top:
-        raise InvalidParameterException(f"{name} must be from 0 to {top:g}, got {value:g}")
-    return value
+    return params.number(name, values.get(name, 0.0), 0.0, top)
 
 
 def _region(region: Any) -> np.ndarray:

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .. import params
 from ..errors import AccessDeniedException, InvalidParameterException
 
 TAG_PREFIX = "clearsight:"
@@ -54,7 +55,7 @@ class CollectionPolicy:
                     f"unknown policy tag {key}; use {', '.join(TAG_PREFIX + n for n in sorted(names))}")
             f = names[name]
             try:
-                values[f.name] = raw.lower() in {"1", "true", "yes"} if f.type in (bool, "bool") \
+                values[f.name] = params.boolean(f"policy tag {key}", raw) if f.type in (bool, "bool") \
                     else (int(raw) if f.type in (int, "int") else float(raw))
             except ValueError as exc:
                 raise InvalidParameterException(f"policy tag {key}={raw!r} is not a valid value") from exc

@@ -10,6 +10,7 @@ face's proportions: expect errors of 10-15 degrees, more for extreme poses):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -36,6 +37,16 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def nms(boxes: Sequence[np.ndarray], scores: Sequence[float], max_iou: float) -> list[int]:
+    """Greedy non-maximum suppression: the indices kept, best score first (ties keep input order);
+    a box is dropped when its IoU with a kept box reaches ``max_iou``."""
+    kept: list[int] = []
+    for i in sorted(range(len(boxes)), key=lambda k: -scores[k]):
+        if all(iou(boxes[i], boxes[j]) < max_iou for j in kept):
+            kept.append(i)
+    return kept
 
 
 def bounding_box(box: np.ndarray, width: int, height: int) -> dict[str, float]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import params
 from .errors import InvalidParameterException
-from .geometry import bounding_box
+from .geometry import bounding_box, nms
 from .image_properties import dominant_colors, image_properties
 from .imagenet_labels import GROUPS, fine_label
 from .label_taxonomy import COCO_LABELS, TAXONOMY, ancestors, categories, info
@@ -78,7 +78,7 @@ class ObjectDetector:
             scores.append(float(heat[cy, cx, cls]))
             by_class.setdefault(int(cls), []).append(n)
         for cls, members in by_class.items():
-            for n in _nms([boxes[i] for i in members], [scores[i] for i in members]):
+            for n in nms([boxes[i] for i in members], [scores[i] for i in members], NMS_IOU):
                 i = members[n]
                 instances.append(Instance(COCO_LABELS[cls], np.clip(boxes[i], 0, [w, h, w, h]),
                                           detector_confidence(scores[i])))
@@ -96,23 +96,6 @@ def _peaks(heat: np.ndarray, floor: float) -> np.ndarray:
     neighbours = np.max([padded[y + dy, x + dx, c] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
     keep: np.ndarray = candidates[heat[candidates[:, 0], candidates[:, 1], c] >= neighbours]
     return keep
-
-
-def _nms(boxes: list[np.ndarray], scores: list[float]) -> list[int]:
-    order = list(np.argsort(-np.asarray(scores), kind="stable"))
-    kept: list[int] = []
-    for i in order:
-        if all(_iou(boxes[i], boxes[j]) < NMS_IOU for j in kept):
-            kept.append(int(i))
-    return kept
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 class SceneClassifier:

@@ -292,7 +292,7 @@ class Store:
                   image_id: str = "", audit: AuditHook | None = None) -> None:
         """All faces in one transaction: after it returns they survive a crash. ``source`` (a file
         path) is recorded in the same transaction, so an interrupted folder index resumes exactly."""
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             if not db.execute("SELECT 1 FROM collections WHERE collection_id=?", (collection_id,)).fetchone():
                 raise ResourceNotFoundException(f"collection {collection_id!r} does not exist")

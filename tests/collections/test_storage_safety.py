@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -129,7 +128,7 @@ def test_a_damaged_database_is_refused_with_recovery_steps(engine, tmp_path: Pat
     db.write_bytes(bytes(raw))
     from clearsight.datadir import check_database
 
-    with pytest.raises(StorageError, match="damaged.*backup"):
+    with pytest.raises(StorageError, match=r"damaged.*backup"):
         check_database(tmp_path)
     out = subprocess.run([sys.executable, "-m", "clearsight.cli", "serve", "--data-dir", str(tmp_path), "--no-auth",
                           "--port", "0"], capture_output=True, text=True, timeout=120, env=ENV)

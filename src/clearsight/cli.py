@@ -190,12 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="prepare again even if present")
     p.set_defaults(func=cmd_models)
 
-    from . import cli_accountability, cli_collections, cli_images, cli_server
+    from . import cli_accountability, cli_collections, cli_images, cli_server, cli_storage
 
     cli_collections.register(sub)
     cli_server.register(sub)
     cli_accountability.register(sub)
     cli_images.register(sub)
+    cli_storage.register(sub)
 
     p = sub.add_parser("settings", help="show every setting, its environment variable and value")
     p.add_argument("--markdown", action="store_true", help="print docs/settings.md")

@@ -31,6 +31,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     settings = _settings(args)
     data_dir = Path(settings.data_dir)
+    from .datadir import open_for_serving
+
+    open_for_serving(data_dir, integrity_check=settings.integrity_check)  # 0700, one server, database checked
     keys = KeyStore(data_dir)
     url = f"http://{args.host}:{args.port}"
     if args.no_auth:

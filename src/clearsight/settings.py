@@ -81,9 +81,17 @@ SETTINGS: tuple[Setting, ...] = (
             "the best candidates exactly, instead of scanning every full vector (1M faces: ~85 ms exact)."),
     Setting("ann_candidates", int, 1024,
             "Candidates re-scored exactly per search above ann_threshold (at least 8 x MaxFaces)."),
-    Setting("erase_sync_bytes", int, 256 * 1024 * 1024,
+    Setting("erase_sync_bytes", int, 32 * 1024 * 1024,
             "Below this database size, deletions are erased (VACUUM, WAL truncated, index files rewritten) "
             "before the call returns; above it, at the next compaction (`clearsight erase`, or hourly in the server)."),
+    Setting("erase_after", float, 30.0,
+            "Seconds after a deletion too large to erase before its response (see erase_sync_bytes) until the "
+            "process erases it in the background (index files rewritten, change log dropped, VACUUM, WAL "
+            "truncated); deletions within that time are erased together. 0 leaves it to the maintenance loop "
+            "and `clearsight erase`. The response's ClearSightErasure.ReceiptId tells when it completed."),
+    Setting("integrity_check", bool, True,
+            "Run SQLite's PRAGMA quick_check on the database before `clearsight serve` serves (it reads the "
+            "whole file: about a second per GB); a damaged database is refused with the recovery steps."),
     Setting("maintenance_interval", float, 3600.0,
             "Seconds between the server's retention purges and pending-erasure compactions."),
     Setting("max_faces", int, 100,

@@ -323,6 +323,9 @@ def test_a_full_disk_refuses_writes_keeps_serving_reads_and_recovers(small_disk:
         rk = srv.client()
         rk.create_collection(CollectionId="staff")
         rk.index_faces(CollectionId="staff", Image={"Bytes": photo("face_recognition", "obama.jpg")})
+        spare = rk.index_faces(CollectionId="staff", Image={"Bytes": photo("face_recognition", "obama2.jpg")})
+        rk.delete_faces(CollectionId="staff", FaceIds=[spare["FaceRecords"][0]["Face"]["FaceId"]])
+        doomed = rk.index_faces(CollectionId="staff", Image={"Bytes": photo("face_recognition", "obama2.jpg")})
         filler = _fill(small_disk)
         with pytest.raises(ClientError) as exc:
             rk.index_faces(CollectionId="staff", Image={"Bytes": photo("face_recognition", "biden.jpg")})
@@ -330,10 +333,18 @@ def test_a_full_disk_refuses_writes_keeps_serving_reads_and_recovers(small_disk:
         assert err["Error"]["Code"] == "InternalServerError" and err["ResponseMetadata"]["HTTPStatusCode"] == 500
         assert "full" in err["Error"]["Message"] and "nothing was written" in err["Error"]["Message"]
         assert len(rk.detect_faces(Image={"Bytes": photo("face_recognition", "biden.jpg")})["FaceDetails"]) == 1
-        assert rk.describe_collection(CollectionId="staff")["FaceCount"] == 1
+        assert rk.describe_collection(CollectionId="staff")["FaceCount"] == 2
+        try:  # a deletion either commits and is answered (erasure waits for space) or writes nothing
+            rk.delete_faces(CollectionId="staff", FaceIds=[doomed["FaceRecords"][0]["Face"]["FaceId"]])
+            left = 1
+        except ClientError as deletion:
+            assert deletion.response["Error"]["Code"] == "InternalServerError"
+            assert "nothing was written" in deletion.response["Error"]["Message"]
+            left = 2
+        assert rk.describe_collection(CollectionId="staff")["FaceCount"] == left
         filler.unlink()  # space returns: no restart needed
         rk.index_faces(CollectionId="staff", Image={"Bytes": photo("face_recognition", "biden.jpg")})
-        assert rk.describe_collection(CollectionId="staff")["FaceCount"] == 2
+        assert rk.describe_collection(CollectionId="staff")["FaceCount"] == left + 1
         found = rk.search_faces_by_image(CollectionId="staff", Image={"Bytes": photo("face_recognition", "biden.jpg")},
                                          FaceMatchThreshold=95)
         assert len(found["FaceMatches"]) == 1

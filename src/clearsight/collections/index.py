@@ -2,12 +2,19 @@
 
 The exact index keeps one contiguous float32 matrix per collection and answers threshold +
 top-k queries with one matrix-vector product: correct by construction. Deletes swap the last
-row into the hole and zero the old last row, so a deleted vector does not linger in memory or
-in the next snapshot.
+row into the hole and zero the old last row (O(1) whatever the collection size), so a deleted
+vector does not linger in memory or in the next snapshot.
 
 Snapshot file: a small JSON header (collection, dimension, count, change seq, crc32) followed
-by the ids and the matrix. A snapshot whose crc32 does not match, or whose change seq is ahead
-of the database, is ignored and the index is rebuilt from SQLite.
+by the ids and the matrix. A snapshot whose header disagrees with the file's size or the
+database (a count no collection ever reached, another dimension...), whose crc32 does not
+match, or whose change seq is ahead of the database, is ignored and the index is rebuilt from
+SQLite; nothing is allocated from a header before it is checked. Snapshots are written to a
+temporary file of their own (0600) and renamed into place, so two processes saving the same
+collection at once each leave a whole file.
+
+Mutations are serialised by the caller (:class:`~.service.Collections` holds its lock); each
+index's own ``lock`` only keeps a concurrent search from seeing a half-applied change.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import json
 import os
 import struct
 import threading
+import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +33,38 @@ from typing import Any, BinaryIO
 import numpy as np
 
 MAGIC = b"CSIDX001"
+MAX_HEADER = 1 << 16  # a snapshot header is a few hundred bytes of JSON
+MAX_DIMENSION = 1 << 16
+
+
+class SnapshotInvalid(ValueError):
+    """A snapshot header disagrees with its file or the database: rebuild instead."""
+
+
+def _field(header: dict[str, Any], key: str, lo: int, hi: int) -> int:
+    value = header.get(key)
+    if type(value) is not int or not lo <= value <= hi:
+        raise SnapshotInvalid(f"snapshot field {key}={value!r} is outside {lo}..{hi}")
+    return value
+
+
+def _remaining(fh: BinaryIO) -> int:
+    here = fh.tell()
+    end = fh.seek(0, os.SEEK_END)
+    fh.seek(here)
+    return end - here
+
+
+def _header(fh: BinaryIO, magic: bytes) -> dict[str, Any]:
+    if fh.read(8) != magic:
+        raise SnapshotInvalid("not a snapshot")
+    (hlen,) = struct.unpack("<I", fh.read(4))
+    if hlen > min(MAX_HEADER, _remaining(fh)):
+        raise SnapshotInvalid(f"header length {hlen} is larger than the file allows")
+    header = json.loads(fh.read(hlen))
+    if not isinstance(header, dict):
+        raise SnapshotInvalid("the header is not an object")
+    return header
 
 
 @dataclass(frozen=True)
@@ -92,22 +132,6 @@ class ExactIndex:
             self._mat[last] = 0.0  # erase, do not just forget
             self._ids.pop()
 
-    def remove_compact(self, ids: list[str]) -> None:
-        """Remove rows keeping the order of the others (the compressed scan's codes rely on it);
-        the freed tail rows are zeroed. O(n): meant for occasional deletes."""
-        with self.lock:
-            rows = [self._row[f] for f in ids if f in self._row]
-            if not rows:
-                return
-            n = len(self._ids)
-            keep = np.ones(n, bool)
-            keep[rows] = False
-            m = n - len(rows)
-            self._mat[:m] = self._mat[:n][keep]
-            self._mat[m:n] = 0.0
-            self._ids = [f for f, k in zip(self._ids, keep.tolist()) if k]
-            self._row = {f: i for i, f in enumerate(self._ids)}
-
     def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]:
         with self.lock:
             n = len(self._ids)
@@ -135,29 +159,37 @@ class ExactIndex:
         fh.write(mat.data)
 
     @classmethod
-    def load(cls, path: Path, collection_id: str, dimension: int) -> ExactIndex | None:
-        """The snapshot, or None when it is missing, damaged or of another collection."""
+    def load(cls, path: Path, collection_id: str, dimension: int, *, max_count: int | None = None) -> ExactIndex | None:
+        """The snapshot, or None when it is missing, damaged, implausible or of another collection.
+        ``max_count`` is the most faces the collection can have held (from the database)."""
         try:
             with open(path, "rb") as fh:
-                return cls.read_from(fh, collection_id, dimension)
+                return cls.read_from(fh, collection_id, dimension, max_count=max_count)
         except OSError:
             return None
 
     @classmethod
-    def read_from(cls, fh: BinaryIO, collection_id: str, dimension: int) -> ExactIndex | None:
+    def read_from(cls, fh: BinaryIO, collection_id: str, dimension: int, *,
+                  max_count: int | None = None) -> ExactIndex | None:
         try:
-            if fh.read(8) != MAGIC:
+            header = _header(fh, MAGIC)
+            if header.get("collection") != collection_id:
                 return None
-            (hlen,) = struct.unpack("<I", fh.read(4))
-            header = json.loads(fh.read(hlen))
-            ids_blob = fh.read(header["ids_bytes"])
-            n, d = int(header["count"]), int(header["dimension"])
+            d = _field(header, "dimension", 1, MAX_DIMENSION)
+            if d != dimension:
+                return None
+            left = _remaining(fh)
+            n = _field(header, "count", 0, min(left // (4 * d), max_count if max_count is not None else left))
+            ids_bytes = _field(header, "ids_bytes", 0, left - n * d * 4)
+            crc = _field(header, "crc32", 0, 0xFFFFFFFF)
+            seq = _field(header, "seq", 0, 1 << 62)
+            ids_blob = fh.read(ids_bytes)
             raw = fh.read(n * d * 4)
-        except (OSError, ValueError, KeyError, struct.error):
+        except (OSError, ValueError, KeyError, struct.error, RecursionError):
             return None
-        if header.get("collection") != collection_id or d != dimension or len(raw) != n * d * 4:
+        if len(raw) != n * d * 4 or len(ids_blob) != ids_bytes:
             return None
-        if zlib.crc32(raw, zlib.crc32(ids_blob)) != header["crc32"]:
+        if zlib.crc32(raw, zlib.crc32(ids_blob)) != crc:
             return None
         index = cls(dimension)
         ids = ids_blob.decode().split("\n") if n else []
@@ -166,18 +198,25 @@ class ExactIndex:
         index._mat = np.frombuffer(raw, np.float32).reshape(n, d).copy()
         index._ids = ids
         index._row = {f: i for i, f in enumerate(ids)}
-        index.seq = int(header["seq"])
+        index.seq = seq
         return index
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    tmp = path.with_suffix(".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write a private temporary file (0600, a name no other process uses), then rename it over
+    ``path``: readers and concurrent writers only ever see a whole snapshot."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 SCAN_MAGIC = b"CSSCN001"
@@ -192,8 +231,9 @@ class ScanIndex:
     (64 MB per million faces, a few ms), takes the ``candidates`` best, and re-scores them exactly
     against the full vectors, so every returned score is exact and the top results match exact
     search unless a true result falls outside the candidate list (docs/benchmarks.md measures how
-    often). Codes and full vectors are kept in the same order; deleting faces compacts both (O(n),
-    the deleted vectors' bytes are overwritten).
+    often). Codes and full vectors are kept in the same order; deleting a face moves the last code
+    and the last vector into its place in both and zeroes the freed tail (O(1): no compaction, and
+    the deleted vector's bytes and its code are overwritten at once).
     """
 
     CODE_DIM = 64
@@ -261,13 +301,19 @@ class ScanIndex:
         import faiss
 
         with self.lock:
-            gone = [f for f in ids if f in self.exact]
-            if not gone:
-                return
-            # codes and full vectors are kept in the same order: remove the same positions from both
-            positions = np.array(sorted(self.exact._row[f] for f in gone), np.int64)
-            self._codes.remove_ids(faiss.IDSelectorBatch(positions))
-            self.exact.remove_compact(gone)
+            size = int(self._codes.code_size)
+            for face_id in ids:
+                row = self.exact._row.get(face_id)
+                if row is None:
+                    continue
+                last = len(self.exact) - 1
+                # codes and full vectors are kept in the same order: the same swap in both
+                codes = faiss.rev_swig_ptr(self._codes.codes.data(), (last + 1) * size).reshape(last + 1, size)
+                codes[row] = codes[last]
+                codes[last] = 0  # erase, do not just forget
+                self._codes.codes.resize(last * size)
+                self._codes.ntotal = last
+                self.exact._remove([face_id])
 
     def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]:
         if len(self.exact) == 0 or k <= 0:
@@ -298,39 +344,52 @@ class ScanIndex:
         _atomic_write(path, write)
 
     @classmethod
-    def load(cls, path: Path, collection_id: str, dimension: int) -> ScanIndex | None:
+    def load(cls, path: Path, collection_id: str, dimension: int, *, max_count: int | None = None) -> ScanIndex | None:
         import faiss
 
         try:
             with open(path, "rb") as fh:
-                if fh.read(8) != SCAN_MAGIC:
+                header = _header(fh, SCAN_MAGIC)
+                if header.get("collection") != collection_id:
                     return None
-                (hlen,) = struct.unpack("<I", fh.read(4))
-                header = json.loads(fh.read(hlen))
-                pca, codes = fh.read(header["pca"]), fh.read(header["codes"])
-                exact = ExactIndex.read_from(fh, collection_id, dimension)
-        except (OSError, ValueError, KeyError, struct.error):
+                pca_bytes = (cls.CODE_DIM + 1) * dimension * 4
+                _field(header, "pca", pca_bytes, pca_bytes)
+                limit = max_count if max_count is not None else _remaining(fh)
+                # a serialised scalar quantizer: a small header, the trained ranges, then 64 bytes a face
+                codes_bytes = _field(header, "codes", 0, min(_remaining(fh) - pca_bytes, 4096 + 64 * (limit + 8)))
+                candidates = _field(header, "candidates", 1, 1 << 20)
+                crc = _field(header, "crc32", 0, 0xFFFFFFFF)
+                pca, codes = fh.read(pca_bytes), fh.read(codes_bytes)
+                exact = ExactIndex.read_from(fh, collection_id, dimension, max_count=max_count)
+        except (OSError, ValueError, KeyError, struct.error, RecursionError):
             return None
-        if exact is None or header.get("collection") != collection_id:
+        if exact is None or len(pca) != pca_bytes or len(codes) != codes_bytes:
             return None
-        if zlib.crc32(codes, zlib.crc32(pca)) != header["crc32"]:
+        if zlib.crc32(codes, zlib.crc32(pca)) != crc:
             return None
-        index = cls(dimension, candidates=int(header["candidates"]))
+        index = cls(dimension, candidates=candidates)
         index.exact = exact
         projection = np.frombuffer(pca, np.float32).reshape(cls.CODE_DIM + 1, dimension)
         index._mean, index._basis = projection[0].copy(), np.ascontiguousarray(projection[1:].T)
-        index._codes = faiss.deserialize_index(np.frombuffer(codes, np.uint8))
-        if index._codes.ntotal != len(exact):
+        try:
+            index._codes = faiss.deserialize_index(np.frombuffer(codes, np.uint8))
+        except RuntimeError:
+            return None
+        if not isinstance(index._codes, faiss.IndexScalarQuantizer) or index._codes.ntotal != len(exact) \
+                or index._codes.d != cls.CODE_DIM:
             return None
         return index
 
 
-def load_index(path: Path, collection_id: str, dimension: int) -> ExactIndex | ScanIndex | None:
+def load_index(path: Path, collection_id: str, dimension: int, *,
+               max_count: int | None = None) -> ExactIndex | ScanIndex | None:
+    """The snapshot at ``path``, or None (then the caller rebuilds from the database) when it is
+    missing, damaged or implausible: ``max_count`` bounds the face count a header may claim."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(8)
     except OSError:
         return None
     if magic == SCAN_MAGIC:
-        return ScanIndex.load(path, collection_id, dimension)
-    return ExactIndex.load(path, collection_id, dimension)
+        return ScanIndex.load(path, collection_id, dimension, max_count=max_count)
+    return ExactIndex.load(path, collection_id, dimension, max_count=max_count)

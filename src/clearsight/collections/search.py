@@ -55,19 +55,29 @@ class SearchOps:
         _lock: threading.RLock
 
         def index(self, collection_id: str) -> ExactIndex | ScanIndex: ...
+        def current_index(self, collection_id: str) -> ExactIndex | ScanIndex: ...
         def policy(self, collection_id: str) -> CollectionPolicy: ...
         def _collection_model(self, collection_id: str) -> str: ...
         def audited(self, rec: AuditRecord, run: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
     def search_vector(self, collection_id: str, vector: np.ndarray, *, threshold: float, k: int,
                       exclude: set[str] | None = None) -> tuple[list[tuple[Hit, float]], int]:
-        """(hit, Similarity) pairs at or above the threshold, best first, and the gallery size."""
+        """(hit, Similarity) pairs at or above the threshold, best first, and the gallery size.
+        The index is first brought up to date with changes any process logged; faces past the
+        collection's retention period are never returned, purged yet or not."""
         cal = self.engine.calibration
         min_score = cal.score_for(threshold) if threshold > 0 else -1.0
-        extra = len(exclude) if exclude else 0
-        with self._lock:
-            idx = self.index(collection_id)
-        hits = idx.search(vector, k=k + extra, min_score=min_score)
-        out = [(h, float(cal.similarity(h.score))) for h in hits if not exclude or h.face_id not in exclude]
+        idx = self.current_index(collection_id)
+        retention = self.store.has_retention(collection_id)
+        want = k + (len(exclude) if exclude else 0)
+        while True:
+            hits = idx.search(vector, k=want, min_score=min_score)
+            hidden = set(exclude or ()) | (self.store.expired_among(collection_id, [h.face_id for h in hits])
+                                           if retention else set())
+            kept = [h for h in hits if h.face_id not in hidden]
+            if len(kept) >= k or len(hits) < want or want >= len(idx):
+                break
+            want *= 2  # expired faces took places: look further
+        out = [(h, float(cal.similarity(h.score))) for h in kept]
         return [(h, s) for h, s in out if s >= threshold][:k], len(idx)
 
     def _matches(self, cid: str, version: str, hits: list[tuple[Hit, float]]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ Rekognition-shaped dicts. Users are in :mod:`.users`.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..datadir import other_server_running, secure
 from ..errors import AccessDeniedException, ClearSightError, InvalidParameterException
 from ..faces import Face
 from ..geometry import bounding_box
@@ -33,9 +35,28 @@ from .store import FaceRow, NewFace, Store
 if TYPE_CHECKING:
     from ..engine import Engine
 
+log = logging.getLogger("clearsight.collections")
+
 ARN_PREFIX = "arn:aws:rekognition:local:000000000000:collection/"
 SNAPSHOT_EVERY = 20_000  # changes between index snapshots
 MIN_SCAN_FACES = 1_000  # the compressed scan's PCA needs a real sample; below this exact search is instant
+
+
+def _in_progress(path: Path) -> bool:
+    """A snapshot temporary file that a live process is still writing (``<name>.<pid>.<hex>.tmp``)."""
+    parts = path.name.split(".")
+    if path.suffix != ".tmp" or len(parts) < 4 or not parts[-3].isdigit():
+        return False
+    pid = int(parts[-3])
+    if pid == os.getpid():
+        return False  # this process writes snapshots under the lock held by the caller
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def face_record(row: FaceRow, model_version: str) -> dict[str, Any]:
@@ -52,15 +73,22 @@ class Collections(SearchOps):
     def __init__(self, engine: Engine, data_dir: Path) -> None:
         self.engine = engine
         self.data_dir = data_dir
+        secure(data_dir)  # 0700, every file in it 0600 (a directory made by an older version too)
         self.store = Store(data_dir / "clearsight.db")
         self.audit = AuditLog(self.store, engine.settings)
-        self.erasure_pending = False
         self.paginator = validation.Paginator(self._secret())
         self._indexes: dict[str, ExactIndex | ScanIndex] = {}
         self.ann_threshold = int(engine.settings.ann_threshold)
         self.ann_candidates = int(engine.settings.ann_candidates)
-        self._lock = threading.RLock()  # guards _indexes and orders write + index update
+        self.erase_after = float(engine.settings.erase_after)
+        self._lock = threading.RLock()  # guards _indexes and orders write + index update (all mutations)
         self._since_snapshot = 0
+        self._eraser: threading.Timer | None = None
+
+    @property
+    def erasure_pending(self) -> bool:
+        """Whether a deletion (by this process or another) is not yet erased from every file."""
+        return self.store.pending_erasures() > 0
 
     def _secret(self) -> bytes:
         path = self.data_dir / "token.key"
@@ -75,22 +103,39 @@ class Collections(SearchOps):
         return self.data_dir / "index" / f"{collection_id}.idx"
 
     def index(self, collection_id: str) -> ExactIndex | ScanIndex:
-        """The collection's index: from its snapshot caught up with the change log, or rebuilt."""
+        """The collection's index, current with the change log whoever wrote it (this process, a CLI
+        command beside the server...): from memory or its snapshot, caught up; else rebuilt."""
         with self._lock:
             idx = self._indexes.get(collection_id)
-            if idx is not None:
-                return idx
-            row = self.store.collection(collection_id)
-            idx = load_index(self._index_path(collection_id), collection_id, row.dimension)
-            last = self.store.last_change()
-            if idx is None or idx.seq > last or idx.seq < self.store.compacted_upto():
-                ids, mat, seq = self.store.all_vectors(collection_id)
-                idx = self._new_index(row.dimension, ids, mat)
-                idx.seq = seq
-            else:
-                self._catch_up(collection_id, idx)
-            self._indexes[collection_id] = idx
+            if idx is None:
+                idx = self._load(collection_id)
+            idx = self._indexes[collection_id] = self._catch_up(collection_id, idx)
+            self._maybe_switch(collection_id)
+            return self._indexes[collection_id]
+
+    def current_index(self, collection_id: str) -> ExactIndex | ScanIndex:
+        """For searches: the loaded index if no process logged a change since it (one cheap query,
+        no lock, so a snapshot or an erasure in progress does not stall searches), else caught up."""
+        idx = self._indexes.get(collection_id)
+        if idx is not None and self.store.last_change() == idx.seq:
             return idx
+        with self._lock:
+            return self.index(collection_id)
+
+    def _load(self, collection_id: str) -> ExactIndex | ScanIndex:
+        row = self.store.collection(collection_id)
+        idx = load_index(self._index_path(collection_id), collection_id, row.dimension,
+                         max_count=self.store.faces_ever())
+        if idx is None or idx.seq > self.store.last_change():
+            return self._rebuild(collection_id)
+        return idx
+
+    def _rebuild(self, collection_id: str) -> ExactIndex | ScanIndex:
+        row = self.store.collection(collection_id)
+        ids, mat, seq = self.store.all_vectors(collection_id)
+        idx = self._new_index(row.dimension, ids, mat)
+        idx.seq = seq
+        return idx
 
     def _new_index(self, dimension: int, ids: list[str], mat: np.ndarray) -> ExactIndex | ScanIndex:
         """Exact search while it is fast enough; a compressed scan with exact re-scoring above
@@ -109,36 +154,62 @@ class Collections(SearchOps):
             self._indexes[collection_id] = ivf
             ivf.save(self._index_path(collection_id), collection_id)
 
-    def _catch_up(self, collection_id: str, idx: ExactIndex | ScanIndex) -> None:
-        changes = [c for c in self.store.changes_since(idx.seq) if c[1] == collection_id]
-        adds = [c[2] for c in changes if c[3] == "add"]
-        vectors = self.store.face_vectors(collection_id, adds)
-        for seq, _, face_id, op in changes:
+    def _catch_up(self, collection_id: str, idx: ExactIndex | ScanIndex) -> ExactIndex | ScanIndex:
+        """Apply the changes logged after the index's seq (by any process). When the log was
+        compacted past it (another process snapshotted), reconcile with the faces table instead;
+        when the collection was dropped and maybe recreated, or the database is older than the
+        index (restored from a backup), rebuild."""
+        changes, last, floor = self.store.log_after(idx.seq, collection_id)
+        if last == idx.seq:
+            return idx
+        if last < idx.seq or any(op == "del" and not face_id for _, face_id, op in changes):
+            return self._rebuild(collection_id)
+        if floor > idx.seq:
+            return self._reconcile(collection_id, idx)
+        vectors = self.store.face_vectors(collection_id, [f for _, f, op in changes if op == "add" and f not in idx])
+        for _, face_id, op in changes:
             if op == "add" and face_id in vectors:
                 idx.add([face_id], vectors[face_id][None, :])
             elif op == "del":
                 idx.remove([face_id])
-            idx.seq = seq
-        idx.seq = max(idx.seq, self.store.last_change())
+        idx.seq = last  # changes and last come from one state of the database
+        return idx
 
-    def snapshot(self) -> None:
-        """Persist every loaded index, then drop change-log entries all snapshots cover."""
+    def _reconcile(self, collection_id: str, idx: ExactIndex | ScanIndex) -> ExactIndex | ScanIndex:
+        ids, seq = self.store.face_ids(collection_id)
+        have = set(idx.ids)
+        idx.remove(sorted(have - ids))
+        vectors = self.store.face_vectors(collection_id, sorted(ids - have))
+        if vectors:
+            idx.add(list(vectors), np.stack(list(vectors.values())).astype(np.float32))
+        idx.seq = seq
+        return idx
+
+    def snapshot(self, *, compact: bool | None = None) -> None:
+        """Persist every loaded index, then drop change-log entries all snapshots cover. While another
+        process serves this directory, a CLI command leaves the log alone (unless erasing), so the
+        server catches up from the log rather than reconciling with the faces table."""
         with self._lock:
             for cid, idx in self._indexes.items():
                 idx.save(self._index_path(cid), cid)
             self._since_snapshot = 0
             floor = min((i.seq for i in self._indexes.values()), default=self.store.last_change())
-            if len(self._indexes) == len(self.store.collection_ids(limit=1_000_000)):
+            if compact is None:
+                compact = not other_server_running(self.data_dir)
+            if compact and len(self._indexes) == len(self.store.collection_ids(limit=1_000_000)):
                 self.store.compact_changes(floor)
 
     def close(self) -> None:
+        if self._eraser is not None:
+            self._eraser.cancel()
         self.snapshot()
         self.store.close()
 
     def _changed(self, collection_id: str, n: int) -> None:
+        """After this process wrote: follow the log (its own changes and any other process's)."""
         idx = self._indexes.get(collection_id)
         if idx is not None:
-            idx.seq = self.store.last_change()
+            self._indexes[collection_id] = self._catch_up(collection_id, idx)
         self._maybe_switch(collection_id)
         self._since_snapshot += n
         if self._since_snapshot >= SNAPSHOT_EVERY:
@@ -202,7 +273,8 @@ class Collections(SearchOps):
             with self._lock:
                 idx = self.index(cid)
                 self.store.set_face_users(cid, expired, None)
-                deleted = self.store.delete_faces(cid, expired, audit=self._delete_hook(rec))
+                deleted = self.store.delete_faces(cid, expired, audit=self._delete_hook(rec),
+                                                  receipt=str(uuid.uuid4()), operation="RetentionPurge")
                 idx.remove(deleted)
                 self._changed(cid, len(deleted))
             purged[cid] = deleted
@@ -211,27 +283,75 @@ class Collections(SearchOps):
         return purged
 
     def complete_erasure(self) -> None:
-        """Leave nothing recoverable of deleted faces: rewrite every index snapshot (deleted vectors
-        are not in them), drop snapshots of deleted collections, then VACUUM the database and
-        truncate its WAL (with secure_delete on, freed pages were already zeroed)."""
+        """Leave nothing recoverable of deleted faces: bring every index up to date and rewrite its
+        snapshot (deleted vectors are not in them), drop snapshots of deleted collections and stale
+        temporary files, drop the change log (it names deleted faces; every index here has applied
+        it, another process's index reconciles), then VACUUM the database and truncate its WAL (with
+        secure_delete on, freed pages were already zeroed), and only then mark the receipts done."""
         with self._lock:
+            upto = self.store.pending_erasures()
             live = set(self.store.collection_ids(limit=1_000_000))
+            for cid in list(self._indexes):
+                if cid not in live:
+                    del self._indexes[cid]
             for cid in live:
                 self.index(cid)
-            self.snapshot()
+            self.snapshot(compact=True)
             for path in (self.data_dir / "index").glob("*"):
-                if path.stem not in live or path.suffix != ".idx":
-                    path.unlink(missing_ok=True)
+                if (path.suffix == ".idx" and path.stem in live) or _in_progress(path):
+                    continue
+                path.unlink(missing_ok=True)
             self.store.vacuum()
-            self.erasure_pending = False
+            if upto:
+                self.store.complete_erasures(upto, time.time())
 
-    def _after_delete(self) -> dict[str, Any]:
-        self.erasure_pending = True
+    def erasure_receipt(self, receipt_id: str) -> dict[str, Any]:
+        """What became of a deletion: the ClearSightErasure receipt, now."""
+        row = self.store.erasure(receipt_id)
+        if row is None:
+            raise InvalidParameterException(f"no erasure receipt {receipt_id!r}")
+        out: dict[str, Any] = {
+            "ReceiptId": row["receipt_id"], "Operation": row["operation"], "CollectionId": row["collection_id"],
+            "FaceCount": row["faces"], "RequestedAt": row["requested"], "Complete": row["completed"] is not None}
+        if row["completed"] is not None:
+            out["CompletedAt"] = row["completed"]
+            out["Note"] = ("the deleted faces' vectors and identifiers are gone from the database, its WAL and the "
+                           "index files (index snapshots rewritten, change log dropped, VACUUM, WAL truncated); "
+                           "the audit trail keeps its record of the operation")
+        else:
+            out["Note"] = ("the deleted faces are gone from every search and listing now; their bytes are erased "
+                           "from the files in the background (ask again with this ReceiptId, or run "
+                           "`clearsight erase`)")
+        return out
+
+    def _after_delete(self, receipt: str | None) -> dict[str, Any]:
+        """Erase now when the database is small (erase_sync_bytes), else in the background
+        (erase_after seconds later, coalescing deletions) and at the server's maintenance."""
+        if receipt is None or self.store.erasure(receipt) is None:
+            return {"Complete": True, "Note": "no face was deleted: nothing to erase"}
         if self.store.path.stat().st_size <= int(self.engine.settings.erase_sync_bytes):
+            try:
+                self.complete_erasure()
+            except (ClearSightError, OSError):  # the deletion is committed: answer it, erase later
+                log.exception("erasure after a deletion failed; it is retried in the background")
+                self._schedule_erasure()
+        else:
+            self._schedule_erasure()
+        return self.erasure_receipt(receipt)
+
+    def _schedule_erasure(self) -> None:
+        with self._lock:
+            if self.erase_after <= 0 or (self._eraser is not None and self._eraser.is_alive()):
+                return
+            self._eraser = threading.Timer(self.erase_after, self._erase_in_background)
+            self._eraser.daemon = True
+            self._eraser.start()
+
+    def _erase_in_background(self) -> None:
+        try:
             self.complete_erasure()
-        return {"Complete": not self.erasure_pending,
-                "Note": "deleted vectors are gone from the database, its WAL and the index files" if
-                not self.erasure_pending else "deleted vectors are hidden now and erased at the next compaction"}
+        except ClearSightError:  # retried by the next deletion, the maintenance loop or `clearsight erase`
+            log.exception("background erasure failed")
 
     # --- collections ----------------------------------------------------------------------
     def create_collection(self, *, collection_id: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
@@ -288,12 +408,13 @@ class Collections(SearchOps):
         rec = AuditRecord("DeleteCollection", cid)
 
         def run() -> dict[str, Any]:
+            receipt = str(uuid.uuid4())
             with self._lock:
                 rec.results = [{"DeletedFaceCount": self.store.counts(cid)[0]}]
-                n = self.store.delete_collection(cid, audit=self._hook(rec))
+                n = self.store.delete_collection(cid, audit=self._hook(rec), receipt=receipt)
                 self._indexes.pop(cid, None)
                 self._index_path(cid).unlink(missing_ok=True)
-            return {"StatusCode": 200, "ClearSightErasure": {"DeletedFaces": n, **self._after_delete()}}
+            return {"StatusCode": 200, "ClearSightErasure": {"DeletedFaces": n, **self._after_delete(receipt)}}
 
         return self.audited(rec, run)
 
@@ -388,7 +509,8 @@ class Collections(SearchOps):
         fids = validation.face_ids(face_ids)
         with self._lock:
             self.store.collection(cid)
-            existing = {r.face_id: r for r in self.store.faces(cid, face_ids=fids, limit=len(fids))}
+            existing = {r.face_id: r for r in self.store.faces(cid, face_ids=fids, limit=len(fids),
+                                                               include_expired=True)}
             unsuccessful = []
             deletable = []
             for f in fids:
@@ -401,9 +523,10 @@ class Collections(SearchOps):
                 else:
                     deletable.append(f)
             idx = self.index(cid)
-            deleted = self.store.delete_faces(cid, deletable, audit=self._delete_hook(rec))
-            idx.remove(deleted)
+            receipt = str(uuid.uuid4())
+            deleted = self.store.delete_faces(cid, deletable, audit=self._delete_hook(rec), receipt=receipt)
+            idx.remove(deleted)  # O(1) a face: the vector is overwritten in memory at once
             self._changed(cid, len(deleted))
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful,
-                "ClearSightErasure": self._after_delete()}
+                "ClearSightErasure": self._after_delete(receipt if deleted else None)}
 

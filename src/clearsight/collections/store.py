@@ -4,7 +4,16 @@ One file, WAL mode, ``secure_delete`` on (deleted rows are overwritten, not left
 pages). Writers are serialised by a lock and each public write is one transaction, so a face
 whose IndexFaces call returned is durable and a crash never leaves half a face. Readers use a
 connection per thread. The ``changes`` table is an append-only log of face additions and
-deletions that vector indexes replay to catch up after a restart.
+deletions that vector indexes replay to catch up: after a restart, and before every search
+when another process (a CLI command beside the server) wrote.
+
+Erasure leaves no identifier behind: deleting faces drops the ``sources`` rows of images that
+have no face left; the change-log rows are dropped once every index has applied them; VACUUM
+rewrites the file. The ``erasures`` table holds receipts (an id, when it was requested, when
+it completed, how many faces), never a face id. Faces past their collection's retention period
+are hidden from every listing at query time (``clock`` decides what "now" is), whether or not
+they were purged yet. The file is created 0600 (SQLite gives its -wal and -shm the same mode);
+SQLite errors, corruption included, become :class:`StorageError`.
 
 This module is the storage interface; a server database can implement the same methods.
 """
@@ -12,6 +21,7 @@ This module is the storage interface; a server database can implement the same m
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -71,7 +81,24 @@ CREATE TABLE IF NOT EXISTS policies (
     updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS erasures (
+    receipt_id TEXT PRIMARY KEY,
+    operation TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    faces INTEGER NOT NULL,
+    requested REAL NOT NULL,
+    completed REAL
+);
 """
+
+RECOVERY = ("stop every ClearSight process using it, move the damaged file (and its -wal and -shm) aside, "
+            "then restore the latest backup (`clearsight backup DEST` makes one; docs/operations.md) or salvage "
+            "what is readable with `sqlite3 clearsight.db .recover | sqlite3 recovered.db`")
+
+# faces past their collection's retention period, given now (?1): hidden from every listing
+NOT_EXPIRED = ("NOT EXISTS (SELECT 1 FROM policies p WHERE p.collection_id = faces.collection_id AND "
+               "coalesce(json_extract(p.policy, '$.retention_days'), 0) > 0 AND "
+               "faces.created < ?1 - json_extract(p.policy, '$.retention_days') * 86400)")
 
 
 AuditHook = Callable[[sqlite3.Connection], object]  # appends an audit record inside a transaction
@@ -79,6 +106,16 @@ AuditHook = Callable[[sqlite3.Connection], object]  # appends an audit record in
 
 class StorageError(ClearSightError):
     """The database could not be read or written."""
+
+
+def damaged(path: Path, detail: str) -> StorageError:
+    return StorageError(f"the database {path} is damaged ({detail}); {RECOVERY}")
+
+
+def _translate(exc: sqlite3.Error, what: str, path: Path) -> StorageError:
+    if type(exc) is sqlite3.DatabaseError or "malformed" in str(exc) or "not a database" in str(exc):
+        return damaged(path, f"{what}: {exc}")
+    return StorageError(f"{what}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -112,12 +149,12 @@ class NewFace:
     vector: np.ndarray
 
 
-def _write_error(exc: sqlite3.Error) -> StorageError:
+def _write_error(exc: sqlite3.Error, path: Path) -> StorageError:
     """A failed write transaction (rolled back: nothing of it was stored) as the error to answer."""
     if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
         return StorageError("the server's storage is full: nothing was written (reads still work); "
                             "retry when disk space has been freed")
-    return StorageError(f"database write failed, nothing was written: {exc}")
+    return _translate(exc, "database write failed, nothing was written", path)
 
 
 def _face(row: sqlite3.Row) -> FaceRow:
@@ -128,14 +165,17 @@ def _face(row: sqlite3.Row) -> FaceRow:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock: Callable[[], float] = time.time  # what "now" is for retention (tests move it)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():  # SQLite creates -wal and -shm with the main file's mode
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._local = threading.local()
         self._write_lock = threading.Lock()
         with self._write_lock:
             try:
                 self.db.executescript(SCHEMA)
             except sqlite3.Error as exc:
-                raise StorageError(f"cannot initialise the database {path}: {exc}") from exc
+                raise _translate(exc, f"cannot initialise the database {path}", path) from exc
 
     # --- connections ----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -147,7 +187,7 @@ class Store:
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA secure_delete=ON")
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the database {self.path}: {exc}") from exc
+            raise _translate(exc, f"cannot open the database {self.path}", self.path) from exc
         return db
 
     @property
@@ -169,7 +209,7 @@ class Store:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise _write_error(exc) from exc
+                    raise _write_error(exc, self.path) from exc
                 raise
 
     def transaction(self) -> Any:
@@ -185,7 +225,20 @@ class Store:
         try:
             return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise StorageError(f"database read failed: {exc}") from exc
+            raise _translate(exc, "database read failed", self.path) from exc
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that see one state of the database (a read transaction)."""
+        db = self.db
+        try:
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _translate(exc, "database read failed", self.path) from exc
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -217,7 +270,8 @@ class Store:
                           "ORDER BY collection_id LIMIT ?", (after, limit))
         return [r[0] for r in rows]
 
-    def delete_collection(self, collection_id: str, *, audit: AuditHook | None = None) -> int:
+    def delete_collection(self, collection_id: str, *, audit: AuditHook | None = None,
+                          receipt: str | None = None) -> int:
         with self._write() as db:
             if not db.execute("SELECT 1 FROM collections WHERE collection_id=?", (collection_id,)).fetchone():
                 raise ResourceNotFoundException(f"collection {collection_id!r} does not exist")
@@ -228,6 +282,10 @@ class Store:
             db.execute("DELETE FROM changes WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM policies WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
+            # tells every index, in this process or another, that the collection is gone (no face id)
+            db.execute("INSERT INTO changes (collection_id, face_id, op) VALUES (?, '', 'del')", (collection_id,))
+            if receipt is not None:
+                self._receipt(db, receipt, "DeleteCollection", collection_id, int(n))
             if audit:
                 audit(db)
         return int(n)
@@ -242,7 +300,7 @@ class Store:
                   image_id: str = "", audit: AuditHook | None = None) -> None:
         """All faces in one transaction: after it returns they survive a crash. ``source`` (a file
         path) is recorded in the same transaction, so an interrupted folder index resumes exactly."""
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             if not db.execute("SELECT 1 FROM collections WHERE collection_id=?", (collection_id,)).fetchone():
                 raise ResourceNotFoundException(f"collection {collection_id!r} does not exist")
@@ -262,18 +320,47 @@ class Store:
         return {r[0] for r in self._read("SELECT source FROM sources WHERE collection_id=?", (collection_id,))}
 
     def delete_faces(self, collection_id: str, face_ids: Sequence[str], *,
-                     audit: Callable[[sqlite3.Connection, list[str]], object] | None = None) -> list[str]:
-        """Delete the faces that exist; returns their ids. ``audit`` is told which, in the transaction."""
+                     audit: Callable[[sqlite3.Connection, list[str]], object] | None = None,
+                     receipt: str | None = None, operation: str = "DeleteFaces") -> list[str]:
+        """Delete the faces that exist; returns their ids. ``audit`` is told which, in the transaction.
+        The ``sources`` rows (file paths) of images left without a face go too; ``receipt`` names
+        the erasure receipt recorded in the same transaction."""
         with self._write() as db:
-            found = [r[0] for r in db.execute(
-                f"SELECT face_id FROM faces WHERE collection_id=? AND face_id IN ({','.join('?' * len(face_ids))})",
-                (collection_id, *face_ids))] if face_ids else []
+            rows = [(r[0], r[1]) for r in db.execute(
+                f"SELECT face_id, image_id FROM faces WHERE collection_id=? AND face_id IN "
+                f"({','.join('?' * len(face_ids))})", (collection_id, *face_ids))] if face_ids else []
+            found = [f for f, _ in rows]
             db.executemany("DELETE FROM faces WHERE face_id=?", [(f,) for f in found])
             db.executemany("INSERT INTO changes (collection_id, face_id, op) VALUES (?,?,'del')",
                            [(collection_id, f) for f in found])
+            db.executemany("DELETE FROM sources WHERE collection_id=?1 AND image_id=?2 AND NOT EXISTS "
+                           "(SELECT 1 FROM faces WHERE collection_id=?1 AND image_id=?2)",
+                           [(collection_id, i) for i in {i for _, i in rows}])
+            if receipt is not None and found:
+                self._receipt(db, receipt, operation, collection_id, len(found))
             if audit:
                 audit(db, found)
         return found
+
+    # --- erasure receipts -----------------------------------------------------------------
+    def _receipt(self, db: sqlite3.Connection, receipt: str, operation: str, collection_id: str, faces: int) -> None:
+        db.execute("INSERT INTO erasures VALUES (?,?,?,?,?,NULL)",
+                   (receipt, operation, collection_id, faces, time.time()))
+
+    def erasure(self, receipt_id: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM erasures WHERE receipt_id=?", (receipt_id,))
+        return dict(rows[0]) if rows else None
+
+    def pending_erasures(self) -> int:
+        """The newest receipt rowid not yet completed (0: nothing pending)."""
+        rows = self._read("SELECT max(rowid) FROM erasures WHERE completed IS NULL")
+        return int(rows[0][0] or 0)
+
+    def complete_erasures(self, upto: int, when: float) -> None:
+        """Mark receipts up to rowid ``upto`` complete (after VACUUM), then truncate the WAL again."""
+        with self._write() as db:
+            db.execute("UPDATE erasures SET completed=? WHERE completed IS NULL AND rowid <= ?", (when, upto))
+        self.checkpoint()
 
     def expired_faces(self, collection_id: str, before: float) -> list[str]:
         rows = self._read("SELECT face_id FROM faces WHERE collection_id=? AND created < ?", (collection_id, before))
@@ -292,9 +379,12 @@ class Store:
                 audit(db)
 
     def faces(self, collection_id: str, *, after: str = "", limit: int = 1000, user_id: str | None = None,
-              face_ids: Sequence[str] | None = None) -> list[FaceRow]:
-        sql = "SELECT * FROM faces WHERE collection_id=? AND face_id > ?"
-        args: list[Any] = [collection_id, after]
+              face_ids: Sequence[str] | None = None, include_expired: bool = False) -> list[FaceRow]:
+        """Faces by id; those past the collection's retention period are left out unless asked for."""
+        sql = "SELECT * FROM faces WHERE collection_id=?2 AND face_id > ?3"
+        args: list[Any] = [self.clock(), collection_id, after]
+        if not include_expired:
+            sql += " AND " + NOT_EXPIRED
         if user_id is not None:
             sql += " AND user_id=?"
             args.append(user_id)
@@ -305,27 +395,37 @@ class Store:
         args.append(limit)
         return [_face(r) for r in self._read(sql, args)]
 
-    def face_vectors(self, collection_id: str, face_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    def expired_among(self, collection_id: str, face_ids: Sequence[str]) -> set[str]:
+        """Which of these faces are past the collection's retention period now."""
         if not face_ids:
-            return {}
-        rows = self._read(f"SELECT face_id, vector FROM faces WHERE collection_id=? AND face_id IN "
-                          f"({','.join('?' * len(face_ids))})", (collection_id, *face_ids))
-        return {r[0]: np.frombuffer(r[1], np.float32) for r in rows}
+            return set()
+        rows = self._read(f"SELECT face_id FROM faces WHERE collection_id=?2 AND NOT {NOT_EXPIRED} AND face_id IN "
+                          f"({','.join('?' * len(face_ids))})", (self.clock(), collection_id, *face_ids))
+        return {r[0] for r in rows}
+
+    def has_retention(self, collection_id: str) -> bool:
+        rows = self._read("SELECT 1 FROM policies WHERE collection_id=? AND "
+                          "coalesce(json_extract(policy, '$.retention_days'), 0) > 0", (collection_id,))
+        return bool(rows)
+
+    def face_vectors(self, collection_id: str, face_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(face_ids), 10_000):  # SQLite's limit on bound parameters
+            chunk = face_ids[start:start + 10_000]
+            rows = self._read(f"SELECT face_id, vector FROM faces WHERE collection_id=? AND face_id IN "
+                              f"({','.join('?' * len(chunk))})", (collection_id, *chunk))
+            out.update((r[0], np.frombuffer(r[1], np.float32)) for r in rows)
+        return out
 
     def all_vectors(self, collection_id: str) -> tuple[list[str], np.ndarray, int]:
         """Every face id and vector, and the change seq they are current to (for index rebuilds)."""
-        with self._write_lock:  # a consistent snapshot against concurrent writers
-            db = self.db
-            db.execute("BEGIN")
-            try:
-                seq_row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='changes'").fetchone()
-                seq = seq_row[0] if seq_row else 0
-                dim = db.execute("SELECT dimension FROM collections WHERE collection_id=?",
-                                 (collection_id,)).fetchone()
-                rows = db.execute("SELECT face_id, vector FROM faces WHERE collection_id=? ORDER BY seq",
-                                  (collection_id,)).fetchall()
-            finally:
-                db.execute("COMMIT")
+        with self._snapshot() as db:  # one state of the database, whoever writes meanwhile
+            seq_row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='changes'").fetchone()
+            seq = seq_row[0] if seq_row else 0
+            dim = db.execute("SELECT dimension FROM collections WHERE collection_id=?",
+                             (collection_id,)).fetchone()
+            rows = db.execute("SELECT face_id, vector FROM faces WHERE collection_id=? ORDER BY seq",
+                              (collection_id,)).fetchall()
         d = int(dim[0]) if dim else 0
         ids = [r[0] for r in rows]
         mat = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), d) if rows \
@@ -335,6 +435,28 @@ class Store:
     def changes_since(self, seq: int) -> list[tuple[int, str, str, str]]:
         rows = self._read("SELECT seq, collection_id, face_id, op FROM changes WHERE seq > ? ORDER BY seq", (seq,))
         return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def log_after(self, seq: int, collection_id: str) -> tuple[list[tuple[int, str, str]], int, int]:
+        """One collection's changes after ``seq`` as (seq, face_id, op), the newest seq issued and the
+        compaction floor, all read from one state of the database."""
+        with self._snapshot() as db:
+            rows = db.execute("SELECT seq, face_id, op FROM changes WHERE seq > ? AND collection_id=? ORDER BY seq",
+                              (seq, collection_id)).fetchall()
+            last = db.execute("SELECT seq FROM sqlite_sequence WHERE name='changes'").fetchone()
+            floor = db.execute("SELECT value FROM meta WHERE key='compacted_upto'").fetchone()
+        return [(r[0], r[1], r[2]) for r in rows], int(last[0]) if last else 0, int(floor[0]) if floor else 0
+
+    def face_ids(self, collection_id: str) -> tuple[set[str], int]:
+        """Every face id of a collection and the change seq they are current to."""
+        with self._snapshot() as db:
+            last = db.execute("SELECT seq FROM sqlite_sequence WHERE name='changes'").fetchone()
+            ids = {r[0] for r in db.execute("SELECT face_id FROM faces WHERE collection_id=?", (collection_id,))}
+        return ids, int(last[0]) if last else 0
+
+    def faces_ever(self) -> int:
+        """How many faces were ever added (no snapshot can hold more)."""
+        rows = self._read("SELECT seq FROM sqlite_sequence WHERE name='faces'")
+        return int(rows[0][0]) if rows else 0
 
     def last_change(self) -> int:
         """The newest change seq ever issued (kept by AUTOINCREMENT even after compaction)."""
@@ -405,4 +527,24 @@ class Store:
                 self.db.execute("VACUUM")
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
-                raise StorageError(f"vacuum failed: {exc}") from exc
+                raise _translate(exc, "vacuum failed", self.path) from exc
+
+    def checkpoint(self) -> None:
+        with self._write_lock:
+            try:
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise _translate(exc, "checkpoint failed", self.path) from exc
+
+    def backup_to(self, dest: Path) -> None:
+        """A consistent copy of the database at ``dest`` (created 0600) with SQLite's online backup
+        API: safe while this and other processes write."""
+        os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            target = sqlite3.connect(dest)
+            try:
+                self.db.backup(target)
+            finally:
+                target.close()
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"backup to {dest} failed", self.path) from exc

@@ -1,0 +1,103 @@
+"""``clearsight backup DEST`` and ``clearsight erasure RECEIPT_ID``: the data directory's care.
+
+A backup is itself a data directory: a consistent copy of ``clearsight.db`` made with SQLite's
+online backup API (safe while the server and CLI commands write), checked with quick_check, and
+the key files a restore needs. Index snapshots are not copied: they are rebuilt from the
+database. The directory is 0700 and every file in it 0600, because it holds every face vector
+and these secrets: ``master.key`` (decrypts the access keys' secrets), ``token.key`` (signs
+pagination tokens) and ``audit.key`` (signs the audit chain) when it lives in the data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from .collections.store import Store
+from .datadir import check_database, secure
+from .errors import InvalidParameterException
+from .settings import Settings
+
+KEY_FILES = ("master.key", "token.key", "audit.key")
+
+
+def backup(data_dir: Path, dest: Path) -> dict[str, Any]:
+    """Copy the database (online, consistent) and the key files into ``dest`` (new or empty)."""
+    if not (data_dir / "clearsight.db").is_file():
+        raise InvalidParameterException(f"{data_dir} holds no clearsight.db: pass --data-dir DIR")
+    if dest.exists() and any(dest.iterdir()):
+        raise InvalidParameterException(f"{dest} is not empty: back up into a new folder")
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(dest, 0o700)
+    store = Store(data_dir / "clearsight.db")
+    try:
+        store.backup_to(dest / "clearsight.db")
+    finally:
+        store.close()
+    check_database(dest)
+    copied = ["clearsight.db"]
+    for name in KEY_FILES:
+        src = data_dir / name
+        if src.is_file():
+            fd = os.open(dest / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(src.read_bytes())
+            copied.append(name)
+    secure(dest)
+    db = sqlite3.connect(dest / "clearsight.db")
+    try:
+        faces = db.execute("SELECT count(*) FROM faces").fetchone()[0]
+        collections = db.execute("SELECT count(*) FROM collections").fetchone()[0]
+    finally:
+        db.close()
+    return {"Backup": str(dest), "Files": copied, "Secrets": [n for n in copied if n.endswith(".key")],
+            "Collections": int(collections), "Faces": int(faces), "IntegrityCheck": "ok"}
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    settings = Settings.load(data_dir=args.data_dir)
+    result = backup(Path(settings.data_dir), Path(args.dest))
+    external = settings.audit_key_file
+    if external and Path(external).resolve().parent != Path(settings.data_dir).resolve():
+        result["NotCopied"] = [f"audit key file {external} (kept outside the data directory: back it up apart)"]
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"backed up {result['Collections']} collections, {result['Faces']} faces to {result['Backup']} "
+              f"(files {', '.join(result['Files'])}; quick_check ok)")
+        print(f"it holds secrets ({', '.join(result['Secrets']) or 'none'}) and every face vector: files are "
+              "0600, keep it as private as the data directory", file=sys.stderr)
+        for note in result.get("NotCopied", []):
+            print(f"not copied: {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_erasure(args: argparse.Namespace) -> int:
+    from .engine import Engine
+
+    engine = Engine(Settings.load(data_dir=args.data_dir))
+    receipt = engine.collections.erasure_receipt(args.receipt_id)
+    if args.json:
+        print(json.dumps(receipt))
+    else:
+        print(f"{receipt['ReceiptId']}: {'complete' if receipt['Complete'] else 'pending'}: {receipt['Note']}")
+    return 0 if receipt["Complete"] else 3
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("backup", help="copy the database (consistently, while serving) and its keys to DEST")
+    p.add_argument("dest", metavar="DEST", help="a new or empty folder; it becomes a data directory")
+    p.add_argument("--data-dir", metavar="DIR", help="the data directory to back up (default $CLEARSIGHT_DATA_DIR)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("erasure", help="whether a deletion's erasure completed (its ClearSightErasure ReceiptId)")
+    p.add_argument("receipt_id", metavar="RECEIPT_ID")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print the receipt as JSON")
+    p.set_defaults(func=cmd_erasure)

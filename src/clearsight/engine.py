@@ -14,8 +14,7 @@ import numpy as np
 
 from . import params
 from .calibration import Calibration
-from .errors import InvalidParameterException
-from .faces import Face, FaceAnalyzer
+from .faces import Face, FaceAnalyzer, parse_attributes
 from .images import DecodedImage, ImageInput, ImageLimits, decode
 from .models.loader import ModelLoader
 from .settings import Settings
@@ -30,32 +29,6 @@ if TYPE_CHECKING:
 
 
 
-NEVER_INFERRED = ("AGE_RANGE", "GENDER", "EMOTIONS", "SMILE")
-NOT_SUPPORTED = ("BEARD", "MUSTACHE", "EYEGLASSES", "SUNGLASSES", "FACE_OCCLUDED", "EYE_DIRECTION")
-
-
-def parse_attributes(attributes: str | Sequence[str] | None) -> str:
-    """Rekognition's Attributes ("DEFAULT", "ALL", ["EYES_OPEN"]...) -> "DEFAULT" or "ALL".
-
-    EYES_OPEN and MOUTH_OPEN select the 68-point pass (like ALL). Age, gender, emotion and smile
-    are refused by design; the other Rekognition attributes are not implemented and say so."""
-    if attributes is None:
-        return "DEFAULT"
-    values = [attributes] if isinstance(attributes, str) else list(attributes)
-    if not values:
-        return "DEFAULT"  # Rekognition treats Attributes=[] as DEFAULT
-    refused = [v for v in values if v in NEVER_INFERRED]
-    if refused:
-        raise InvalidParameterException(
-            f"ClearSight never infers {', '.join(refused)} (by design: see docs/caveats.md); "
-            "use DEFAULT or ALL")
-    unknown = [v for v in values if v not in ("DEFAULT", "ALL", "EYES_OPEN", "MOUTH_OPEN")]
-    if unknown or not values:
-        got = ", ".join(map(str, unknown)) or "nothing"
-        raise InvalidParameterException(
-            f"attributes must be DEFAULT, ALL, EYES_OPEN or MOUTH_OPEN (got {got}); "
-            "ClearSight never infers age, gender, emotion or ethnicity")
-    return "DEFAULT" if values == ["DEFAULT"] else "ALL"
 
 
 class Engine:
@@ -151,7 +124,7 @@ class Engine:
 
     def _compare_faces(self, rec: Any, source_image: ImageInput, target_image: ImageInput,
                        similarity_threshold: float | None, quality_filter: str | None) -> dict[str, Any]:
-        from .collections import quality
+        from . import quality
         from .geometry import bounding_box
 
         rec.threshold = threshold = params.threshold("SimilarityThreshold", similarity_threshold, 80.0)
@@ -159,13 +132,8 @@ class Engine:
         src = self.decode(source_image)
         tgt = self.decode(target_image)
         rec.probe_sha256 = src.sha256
-        src_faces = self.faces.detect(src.rgb, max_faces=1)
-        if not src_faces:
-            raise InvalidParameterException("no face was found in the source image")
-        why = quality.reasons(self.faces.face_detail(src.rgb, src_faces[0], "DEFAULT"), src.width, src.height, level)
-        if why:
-            raise InvalidParameterException(f"the source face does not pass QualityFilter {level}: {', '.join(why)}")
-        self.faces.embed(src.rgb, src_faces)
+        source = self.faces.probe(src, quality_filter, what="source image", others=False)
+        src_faces = [source.face]
         details = [(f, self._compared_face(tgt.rgb, f)) for f in self.faces.detect(tgt.rgb)]
         details = [(f, d) for f, d in details if not quality.reasons(d, tgt.width, tgt.height, level)]
         tgt_faces = [f for f, _ in details]

@@ -10,13 +10,16 @@ product is the weighted sum of the two networks' cosine similarities and it stay
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from . import geometry
+from . import geometry, quality
 from .calibration import Calibration
+from .errors import InvalidParameterException
+from .images import DecodedImage
 from .models.detector import Detection, YuNetDetector
 from .models.embedders import DlibResNetEmbedder, MobileFaceNetEmbedder
 from .models.landmarks import ShapePredictor, eye_aspect_ratio, five_from_68, mouth_aspect_ratio
@@ -31,6 +34,34 @@ EAR_OPEN = 0.21  # eye aspect ratio above which eyes count as open
 MAR_OPEN = 0.12  # inner-mouth aspect ratio above which the mouth counts as open
 
 
+NEVER_INFERRED = ("AGE_RANGE", "GENDER", "EMOTIONS", "SMILE")
+NOT_SUPPORTED = ("BEARD", "MUSTACHE", "EYEGLASSES", "SUNGLASSES", "FACE_OCCLUDED", "EYE_DIRECTION")
+
+
+def parse_attributes(attributes: str | Sequence[str] | None) -> str:
+    """Rekognition's Attributes ("DEFAULT", "ALL", ["EYES_OPEN"]...) -> "DEFAULT" or "ALL".
+
+    EYES_OPEN and MOUTH_OPEN select the 68-point pass (like ALL). Age, gender, emotion and smile
+    are refused by design; the other Rekognition attributes are not implemented and say so."""
+    if attributes is None:
+        return "DEFAULT"
+    values = [attributes] if isinstance(attributes, str) else list(attributes)
+    if not values:
+        return "DEFAULT"  # Rekognition treats Attributes=[] as DEFAULT
+    refused = [v for v in values if v in NEVER_INFERRED]
+    if refused:
+        raise InvalidParameterException(
+            f"ClearSight never infers {', '.join(refused)} (by design: see docs/caveats.md); "
+            "use DEFAULT or ALL")
+    unknown = [v for v in values if v not in ("DEFAULT", "ALL", "EYES_OPEN", "MOUTH_OPEN")]
+    if unknown or not values:
+        got = ", ".join(map(str, unknown)) or "nothing"
+        raise InvalidParameterException(
+            f"attributes must be DEFAULT, ALL, EYES_OPEN or MOUTH_OPEN (got {got}); "
+            "ClearSight never infers age, gender, emotion or ethnicity")
+    return "DEFAULT" if values == ["DEFAULT"] else "ALL"
+
+
 @dataclass
 class Face:
     """One detected face, in pixel coordinates of the (orientation-corrected) image."""
@@ -40,6 +71,15 @@ class Face:
     points: np.ndarray  # (5, 2) alignment landmarks, ArcFace order
     embedding: np.ndarray | None = None
     points68: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The embedded probe face, its FaceDetail, and the image's other faces (largest first)."""
+
+    face: Face
+    detail: dict[str, Any]
+    others: list[Face]
 
 
 class FaceAnalyzer:
@@ -130,6 +170,23 @@ class FaceAnalyzer:
         fused = np.concatenate(parts, axis=1).astype(np.float32)
         for f, v in zip(todo, fused, strict=False):
             f.embedding = v
+
+    def probe(self, img: DecodedImage, quality_filter: str | None, *, what: str = "image",
+              others: bool = True) -> Probe:
+        """The face an operation compares or searches with: the largest face of the image, checked
+        against QualityFilter (default NONE) and embedded (CompareFaces' source, SearchFacesByImage,
+        SearchUsersByImage). ``others`` also returns the image's other faces, unembedded."""
+        level = quality.level(quality_filter, "NONE")
+        faces = self.detect(img.rgb, max_faces=None if others else 1)
+        if not faces:
+            raise InvalidParameterException(f"no face was found in the {what}")
+        detail = self.face_detail(img.rgb, faces[0], "DEFAULT")
+        why = quality.reasons(detail, img.width, img.height, level)
+        if why:
+            raise InvalidParameterException(
+                f"the largest face of the {what} does not pass QualityFilter {level}: {', '.join(why)}")
+        self.embed(img.rgb, faces[:1])
+        return Probe(faces[0], detail, faces[1:])
 
     # --- Rekognition shapes ---------------------------------------------------------------
     def face_detail(self, rgb: np.ndarray, face: Face, attributes: str) -> dict[str, Any]:

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InvalidParameterException, ResourceNotFoundException
-from ..images import DecodedImage, ImageInput
+from .. import params
+from ..errors import ResourceNotFoundException
+from ..images import ImageInput
 from ..policy.audit import AuditRecord
 from ..policy.context import current
 from ..policy.policies import enforce
-from . import quality, validation
 from .index import Hit
 
 if TYPE_CHECKING:
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..engine import Engine
-    from ..faces import Face
     from ..policy.audit import AuditLog
     from ..policy.policies import CollectionPolicy
     from .index import ExactIndex, ScanIndex
@@ -88,22 +87,6 @@ class SearchOps:
         return [{"Similarity": round(s, 5), "Face": face_record(rows[h.face_id], version)}
                 for h, s in hits if h.face_id in rows]
 
-    def probe(self, image: ImageInput, quality_filter: str | None
-              ) -> tuple[DecodedImage, Face, dict[str, Any], list[Face]]:
-        """The largest face of an image, embedded: (decoded, face, detail, other faces)."""
-        qf = quality.level(quality_filter, "NONE")
-        img = self.engine.decode(image)
-        faces = self.engine.faces.detect(img.rgb)
-        if not faces:
-            raise InvalidParameterException("no face was found in the image")
-        detail = self.engine.faces.face_detail(img.rgb, faces[0], "DEFAULT")
-        why = quality.reasons(detail, img.width, img.height, qf)
-        if why:
-            raise InvalidParameterException(
-                f"the largest face does not pass QualityFilter {quality_filter}: {', '.join(why)}")
-        self.engine.faces.embed(img.rgb, faces[:1])
-        return img, faces[0], detail, faces[1:]
-
     def checked_search(self, rec: AuditRecord, collection_id: str, threshold: float, k: int | None,
                        default_k: int) -> tuple[str, int]:
         """Pin the model and enforce the policy before a search: (model version, results to return).
@@ -119,9 +102,9 @@ class SearchOps:
         rec = AuditRecord("SearchFaces", collection_id)
 
         def run() -> dict[str, Any]:
-            fid = validation.face_id(face_id)
-            validation.int_range("MaxFaces", max_faces, 1, 4096, 80)
-            rec.threshold = t = validation.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
+            fid = params.face_id(face_id)
+            params.int_range("MaxFaces", max_faces, 1, 4096, 80)
+            rec.threshold = t = params.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
             version, k = self.checked_search(rec, collection_id, t, max_faces, 80)
             vec = self.store.face_vectors(collection_id, [fid]).get(fid)
             if vec is None:
@@ -139,11 +122,13 @@ class SearchOps:
         rec = AuditRecord("SearchFacesByImage", collection_id)
 
         def run() -> dict[str, Any]:
-            validation.int_range("MaxFaces", max_faces, 1, 4096, 80)
-            rec.threshold = t = validation.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
+            params.int_range("MaxFaces", max_faces, 1, 4096, 80)
+            rec.threshold = t = params.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
             version, k = self.checked_search(rec, collection_id, t, max_faces, 80)
-            img, face, detail, _ = self.probe(image, quality_filter)
+            img = self.engine.decode(image)
             rec.probe_sha256 = img.sha256
+            probe = self.engine.faces.probe(img, quality_filter)
+            face, detail = probe.face, probe.detail
             assert face.embedding is not None
             hits, gallery = self.search_vector(collection_id, face.embedding, threshold=t, k=k)
             return self._finish(rec, gallery, hits, {

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import params, quality
 from ..datadir import other_server_running, secure
 from ..errors import AccessDeniedException, ClearSightError, InvalidParameterException
-from ..faces import Face
+from ..faces import Face, parse_attributes
 from ..geometry import bounding_box
 from ..images import ImageInput
 from ..policy.audit import AuditLog, AuditRecord
 from ..policy.context import current
 from ..policy.policies import TAG_PREFIX, CollectionPolicy
 from ..policy.scopes import may_use
-from . import quality, validation
 from .index import ExactIndex, ScanIndex, load_index
 from .search import SearchOps
 from .store import FaceRow, NewFace, Store
@@ -76,7 +76,7 @@ class Collections(SearchOps):
         secure(data_dir)  # 0700, every file in it 0600 (a directory made by an older version too)
         self.store = Store(data_dir / "clearsight.db")
         self.audit = AuditLog(self.store, engine.settings)
-        self.paginator = validation.Paginator(self._secret())
+        self.paginator = params.Paginator(self._secret())
         self._indexes: dict[str, ExactIndex | ScanIndex] = {}
         self.ann_threshold = int(engine.settings.ann_threshold)
         self.ann_candidates = int(engine.settings.ann_candidates)
@@ -244,7 +244,7 @@ class Collections(SearchOps):
 
     def set_policy(self, collection_id: str, **changes: Any) -> CollectionPolicy:
         """Change a collection's policy: admin keys only; the change is audited."""
-        cid = validation.collection_id(collection_id)
+        cid = params.collection_id(collection_id)
         rec = AuditRecord("SetCollectionPolicy", cid)
 
         def run() -> dict[str, Any]:
@@ -355,7 +355,7 @@ class Collections(SearchOps):
 
     # --- collections ----------------------------------------------------------------------
     def create_collection(self, *, collection_id: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
-        cid = validation.collection_id(collection_id)
+        cid = params.collection_id(collection_id)
         rec = AuditRecord("CreateCollection", cid)
 
         def run() -> dict[str, Any]:
@@ -380,14 +380,14 @@ class Collections(SearchOps):
     def describe_collection(self, *, collection_id: str) -> dict[str, Any]:
         """Counts, model and ARN only: no identity is disclosed, so nothing is audited (ListFaces and
         ListUsers, which name the enrolled, are)."""
-        row = self.store.collection(validation.collection_id(collection_id))
+        row = self.store.collection(params.collection_id(collection_id))
         faces, users = self.store.counts(row.collection_id)
         return {"FaceCount": faces, "FaceModelVersion": row.face_model, "CollectionARN": ARN_PREFIX + row.collection_id,
                 "CreationTimestamp": row.created, "UserCount": users}
 
     def list_collections(self, *, max_results: int | None = None, next_token: str | None = None) -> dict[str, Any]:
         """The collections the caller's key may use (its collection patterns), paginated over those only."""
-        limit = validation.int_range("MaxResults", max_results, 0, 4096, 1000)
+        limit = params.int_range("MaxResults", max_results, 0, 4096, 1000)
         cursor = self.paginator.after("collections", next_token)
         caller = current()
         ids: list[str] = []
@@ -404,7 +404,7 @@ class Collections(SearchOps):
         return out
 
     def delete_collection(self, *, collection_id: str) -> dict[str, Any]:
-        cid = validation.collection_id(collection_id)
+        cid = params.collection_id(collection_id)
         rec = AuditRecord("DeleteCollection", cid)
 
         def run() -> dict[str, Any]:
@@ -419,7 +419,7 @@ class Collections(SearchOps):
         return self.audited(rec, run)
 
     def _collection_model(self, collection_id: str) -> str:
-        row = self.store.collection(validation.collection_id(collection_id))
+        row = self.store.collection(params.collection_id(collection_id))
         if row.face_model != self.engine.model_version:
             raise InvalidParameterException(
                 f"collection {collection_id!r} holds {row.face_model} embeddings but this server runs "
@@ -438,11 +438,9 @@ class Collections(SearchOps):
                      detection_attributes: list[str] | None, max_faces: int | None, quality_filter: str | None,
                      source: str | None) -> dict[str, Any]:
         version = self._collection_model(collection_id)
-        ext = validation.external_image_id(external_image_id)
-        limit = validation.int_range("MaxFaces", max_faces, 1, 100, 100)
+        ext = params.external_image_id(external_image_id)
+        limit = params.int_range("MaxFaces", max_faces, 1, 100, 100)
         qf = quality.level(quality_filter, "MEDIUM")
-        from ..engine import parse_attributes
-
         attrs = parse_attributes(detection_attributes or ["DEFAULT"])
         img = self.engine.decode(image)
         faces = self.engine.faces.detect(img.rgb)
@@ -479,14 +477,14 @@ class Collections(SearchOps):
                    user_id: str | None = None, face_ids: list[str] | None = None) -> dict[str, Any]:
         """ListFaces discloses who is enrolled (ExternalImageIds are often names): audited, with the
         ids listed (as pseudonyms)."""
-        cid = validation.collection_id(collection_id)
+        cid = params.collection_id(collection_id)
         rec = AuditRecord("ListFaces", cid)
 
         def run() -> dict[str, Any]:
             row = self.store.collection(cid)
-            limit = validation.int_range("MaxResults", max_results, 0, 4096, 1000)
-            uid = validation.user_id(user_id) if user_id is not None else None
-            fids = validation.face_ids(face_ids) if face_ids else None
+            limit = params.int_range("MaxResults", max_results, 0, 4096, 1000)
+            uid = params.user_id(user_id) if user_id is not None else None
+            fids = params.face_ids(face_ids) if face_ids else None
             listing = f"faces:{cid}:{uid}:{','.join(fids or [])}"
             after = self.paginator.after(listing, next_token)
             rows = self.store.faces(cid, after=after, limit=limit + 1, user_id=uid, face_ids=fids)
@@ -501,12 +499,12 @@ class Collections(SearchOps):
         return self.audited(rec, run)
 
     def delete_faces(self, *, collection_id: str, face_ids: list[str]) -> dict[str, Any]:
-        cid = validation.collection_id(collection_id)
+        cid = params.collection_id(collection_id)
         rec = AuditRecord("DeleteFaces", cid)
         return self.audited(rec, lambda: self._delete_faces(rec, cid, face_ids))
 
     def _delete_faces(self, rec: AuditRecord, cid: str, face_ids: list[str]) -> dict[str, Any]:
-        fids = validation.face_ids(face_ids)
+        fids = params.face_ids(face_ids)
         with self._lock:
             self.store.collection(cid)
             existing = {r.face_id: r for r in self.store.faces(cid, face_ids=fids, limit=len(fids),

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import params
 from ..errors import (
     AccessDeniedException,
     InvalidParameterException,
@@ -20,7 +21,6 @@ from ..images import ImageInput
 from ..policy.audit import AuditRecord
 from ..policy.context import current
 from ..policy.policies import enforce
-from . import validation
 from .index import Hit
 from .service import Collections
 
@@ -34,13 +34,13 @@ class Users:
 
     def create_user(self, *, collection_id: str, user_id: str, client_request_token: str | None = None
                     ) -> dict[str, Any]:
-        cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        cid, uid = params.collection_id(collection_id), params.user_id(user_id)
         self.store.create_user(cid, uid)
         return {}
 
     def delete_user(self, *, collection_id: str, user_id: str, client_request_token: str | None = None
                     ) -> dict[str, Any]:
-        cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        cid, uid = params.collection_id(collection_id), params.user_id(user_id)
         rec = AuditRecord("DeleteUser", cid, results=[{"UserId": uid}])
 
         def run() -> dict[str, Any]:
@@ -52,12 +52,12 @@ class Users:
     def list_users(self, *, collection_id: str, max_results: int | None = None, next_token: str | None = None
                    ) -> dict[str, Any]:
         """ListUsers discloses who is enrolled: audited, with the UserIds listed (as pseudonyms)."""
-        cid = validation.collection_id(collection_id)
+        cid = params.collection_id(collection_id)
         rec = AuditRecord("ListUsers", cid)
 
         def run() -> dict[str, Any]:
             self.store.collection(cid)
-            limit = validation.int_range("MaxResults", max_results, 1, 500, 500)
+            limit = params.int_range("MaxResults", max_results, 1, 500, 500)
             listing = f"users:{cid}"
             rows = self.store.users(cid, after=self.c.paginator.after(listing, next_token), limit=limit + 1)
             out: dict[str, Any] = {"Users": [{"UserId": u, "UserStatus": "ACTIVE"} for u in rows[:limit]]}
@@ -77,7 +77,7 @@ class Users:
     def associate_faces(self, *, collection_id: str, user_id: str, face_ids: list[str],
                         user_match_threshold: float | None = None, client_request_token: str | None = None
                         ) -> dict[str, Any]:
-        cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        cid, uid = params.collection_id(collection_id), params.user_id(user_id)
         rec = AuditRecord("AssociateFaces", cid, results=[{"UserId": uid}])
         return self.c.audited(rec, lambda: self._associate(rec, cid, uid, face_ids, user_match_threshold))
 
@@ -93,8 +93,8 @@ class Users:
 
     def _associate(self, rec: AuditRecord, cid: str, uid: str, face_ids: list[str],
                    user_match_threshold: float | None) -> dict[str, Any]:
-        fids = validation.face_ids(face_ids, most=100)
-        rec.threshold = threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 75.0)
+        fids = params.face_ids(face_ids, most=100)
+        rec.threshold = threshold = params.threshold("UserMatchThreshold", user_match_threshold, 75.0)
         with self.c._lock:
             self._require_user(cid, uid)
             current_faces = self.store.faces(cid, user_id=uid, limit=MAX_FACES_PER_USER + 1)
@@ -142,12 +142,12 @@ class Users:
 
     def disassociate_faces(self, *, collection_id: str, user_id: str, face_ids: list[str],
                            client_request_token: str | None = None) -> dict[str, Any]:
-        cid, uid = validation.collection_id(collection_id), validation.user_id(user_id)
+        cid, uid = params.collection_id(collection_id), params.user_id(user_id)
         rec = AuditRecord("DisassociateFaces", cid, results=[{"UserId": uid}])
         return self.c.audited(rec, lambda: self._disassociate(rec, cid, uid, face_ids))
 
     def _disassociate(self, rec: AuditRecord, cid: str, uid: str, face_ids: list[str]) -> dict[str, Any]:
-        fids = validation.face_ids(face_ids, most=100)
+        fids = params.face_ids(face_ids, most=100)
         with self.c._lock:
             self._require_user(cid, uid)
             rows = {r.face_id: r for r in self.store.faces(cid, face_ids=fids, limit=len(fids))}
@@ -191,7 +191,7 @@ class Users:
 
     def search_users(self, *, collection_id: str, user_id: str | None = None, face_id: str | None = None,
                      user_match_threshold: float | None = None, max_users: int | None = None) -> dict[str, Any]:
-        cid = validation.collection_id(collection_id)
+        cid = params.collection_id(collection_id)
         rec = AuditRecord("SearchUsers", cid)
         return self.c.audited(rec, lambda: self._search_users(rec, cid, user_id, face_id, user_match_threshold,
                                                               max_users))
@@ -200,12 +200,12 @@ class Users:
                       user_match_threshold: float | None, max_users: int | None) -> dict[str, Any]:
         if (user_id is None) == (face_id is None):
             raise InvalidParameterException("give exactly one of UserId or FaceId")
-        rec.threshold = threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 80.0)
-        validation.int_range("MaxUsers", max_users, 1, 500, 500)
+        rec.threshold = threshold = params.threshold("UserMatchThreshold", user_match_threshold, 80.0)
+        params.int_range("MaxUsers", max_users, 1, 500, 500)
         version, k = self.c.checked_search(rec, cid, threshold, max_users, 500)
         out: dict[str, Any] = {"FaceModelVersion": version}
         if face_id is not None:
-            fid = validation.face_id(face_id)
+            fid = params.face_id(face_id)
             vec = self.store.face_vectors(cid, [fid]).get(fid)
             if vec is None:
                 raise ResourceNotFoundException(f"face {fid} does not exist in collection {cid!r}")
@@ -213,7 +213,7 @@ class Users:
             out["SearchedFace"] = {"FaceId": fid}
             rec.results = [{"SearchedFaceId": fid}]
         else:
-            uid = validation.user_id(user_id)
+            uid = params.user_id(user_id)
             self._require_user(cid, uid)
             faces = self.store.faces(cid, user_id=uid, limit=MAX_FACES_PER_USER)
             queries = list(self.store.face_vectors(cid, [r.face_id for r in faces]).values())
@@ -225,15 +225,17 @@ class Users:
 
     def search_users_by_image(self, *, collection_id: str, image: ImageInput, user_match_threshold: float | None = None,
                               max_users: int | None = None, quality_filter: str | None = None) -> dict[str, Any]:
-        cid = validation.collection_id(collection_id)
+        cid = params.collection_id(collection_id)
         rec = AuditRecord("SearchUsersByImage", cid)
 
         def run() -> dict[str, Any]:
-            rec.threshold = threshold = validation.threshold("UserMatchThreshold", user_match_threshold, 80.0)
-            validation.int_range("MaxUsers", max_users, 1, 500, 500)
+            rec.threshold = threshold = params.threshold("UserMatchThreshold", user_match_threshold, 80.0)
+            params.int_range("MaxUsers", max_users, 1, 500, 500)
             version, k = self.c.checked_search(rec, cid, threshold, max_users, 500)
-            img, face, detail, others = self.c.probe(image, quality_filter)
+            img = self.c.engine.decode(image)
             rec.probe_sha256 = img.sha256
+            probe = self.c.engine.faces.probe(img, quality_filter)
+            face, detail, others = probe.face, probe.detail, probe.others
             assert face.embedding is not None
             matches, gallery = self._user_matches(cid, [face.embedding], threshold, k, None)
             unsearched = [{"FaceDetails": self.c.engine.faces.face_detail(img.rgb, f, "DEFAULT"),

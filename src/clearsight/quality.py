@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidParameterException
+from .errors import InvalidParameterException
 
 LEVELS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
 

@@ -37,9 +37,7 @@ def engine():  # type: ignore[no-untyped-def]
 @pytest.fixture()
 def collections(engine, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Collections over a fresh data directory, sharing the session engine's models."""
-    from clearsight.collections.service import Collections
-
-    c = Collections(engine, tmp_path)
+    c = engine.open_collections(tmp_path)
     yield c
     c.close()
 

@@ -17,6 +17,7 @@ from .calibration import Calibration
 from .faces import Face, FaceAnalyzer, parse_attributes
 from .images import DecodedImage, ImageInput, ImageLimits, decode
 from .models.loader import ModelLoader
+from .policy.audit import audited, current_record
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -48,10 +49,15 @@ class Engine:
     @cached_property
     def collections(self) -> Collections:
         """Collections, faces and face search over the data directory (opened on first use)."""
+        with self._open_lock:
+            return self.open_collections(Path(self.settings.data_dir))
+
+    def open_collections(self, data_dir: Path) -> Collections:
+        """Collections over ``data_dir``, sharing this engine's models (tests and tools open several)."""
         from .collections.service import Collections
 
-        with self._open_lock:
-            return Collections(self, Path(self.settings.data_dir))
+        return Collections(data_dir, settings=self.settings, faces=self.faces, calibration=self.calibration,
+                           decode=self.decode)
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -111,16 +117,14 @@ class Engine:
             "FaceDetails": [self.faces.face_detail(img.rgb, f, attrs) for f in faces],
         }
 
+    @audited("CompareFaces", collection=None)
     def compare_faces(
         self, source_image: ImageInput, target_image: ImageInput, similarity_threshold: float | None = 80.0,
         quality_filter: str | None = None,
     ) -> dict[str, Any]:
         """CompareFaces: the largest face of the source against every face of the target (audited)."""
-        from .policy.audit import AuditRecord
-
-        rec = AuditRecord("CompareFaces")
-        return self.collections.audited(rec, lambda: self._compare_faces(
-            rec, source_image, target_image, similarity_threshold, quality_filter))
+        return self._compare_faces(current_record(), source_image, target_image, similarity_threshold,
+                                   quality_filter)
 
     def _compare_faces(self, rec: Any, source_image: ImageInput, target_image: ImageInput,
                        similarity_threshold: float | None, quality_filter: str | None) -> dict[str, Any]:
@@ -148,7 +152,7 @@ class Engine:
         s = src_faces[0]
         rec.gallery_size = len(tgt_faces)
         rec.results = [{"TargetSha256": tgt.sha256, "Similarity": round(float(x), 4)} for x in sorted(sims)[::-1]]
-        self.collections.audit.append(rec)  # the comparison is recorded before it is answered
+        self.audit.append(rec)  # the comparison is recorded before it is answered
         return {
             "SourceImageFace": {
                 "BoundingBox": bounding_box(s.box, src.width, src.height),

@@ -28,7 +28,7 @@ def test_collection_lifecycle(collections: Collections) -> None:
         collections.create_collection(collection_id="staff")
     d = collections.describe_collection(collection_id="staff")
     assert d["FaceCount"] == 0 and d["UserCount"] == 0
-    assert d["FaceModelVersion"] == collections.engine.model_version
+    assert d["FaceModelVersion"] == collections.model_version
     for i in range(5):
         collections.create_collection(collection_id=f"c{i}")
     page = collections.list_collections(max_results=2)
@@ -74,7 +74,7 @@ def test_index_search_delete(collections: Collections) -> None:
     assert len(group["FaceRecords"]) == 2
     assert [u["Reasons"] for u in group["UnindexedFaces"]] == [["EXCEEDS_MAX_FACES"]] * 4
     rec = group["FaceRecords"][0]["Face"]
-    assert rec["ExternalImageId"] == "t1" and rec["IndexFacesModelVersion"] == collections.engine.model_version
+    assert rec["ExternalImageId"] == "t1" and rec["IndexFacesModelVersion"] == collections.model_version
     obama = collections.index_faces(collection_id="c", image=fr("obama.jpg"), external_image_id="obama")
     biden = collections.index_faces(collection_id="c", image=fr("biden.jpg"), external_image_id="biden")
     obama_id = obama["FaceRecords"][0]["Face"]["FaceId"]
@@ -116,21 +116,21 @@ def test_quality_filter_reports_reasons(collections: Collections) -> None:
 
 
 def test_restart_rebuilds_and_catches_up(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    c1 = Collections(engine, tmp_path)
+    c1 = engine.open_collections(tmp_path)
     c1.create_collection(collection_id="c")
     first = c1.index_faces(collection_id="c", image=fr("obama.jpg"))["FaceRecords"][0]["Face"]["FaceId"]
     c1.snapshot()  # snapshot holds obama
     second = c1.index_faces(collection_id="c", image=fr("biden.jpg"))["FaceRecords"][0]["Face"]["FaceId"]
     c1.delete_faces(collection_id="c", face_ids=[first])
     c1.store.close()  # "crash": no snapshot of the last two changes
-    c2 = Collections(engine, tmp_path)
+    c2 = engine.open_collections(tmp_path)
     idx = c2.index("c")
     assert idx.ids == [second]
     found = c2.search_faces_by_image(collection_id="c", image=fr("biden.jpg"))["FaceMatches"]
     assert found[0]["Face"]["FaceId"] == second
     c2.close()
     (tmp_path / "index" / "c.idx").write_bytes(b"garbage")  # damaged snapshot: rebuilt from SQLite
-    c3 = Collections(engine, tmp_path)
+    c3 = engine.open_collections(tmp_path)
     assert c3.index("c").ids == [second]
     c3.close()
 
@@ -138,12 +138,12 @@ def test_restart_rebuilds_and_catches_up(engine, tmp_path: Path) -> None:  # typ
 def test_collection_pins_its_model(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from clearsight import Engine
 
-    c = Collections(engine, tmp_path)
+    c = engine.open_collections(tmp_path)
     c.create_collection(collection_id="c")
     c.close()
     fast = Engine(face_model="clearsight-face-fast-1" if engine.model_version != "clearsight-face-fast-1"
                   else "clearsight-face-fused-1")
-    other = Collections(fast, tmp_path)
+    other = fast.open_collections(tmp_path)
     with pytest.raises(InvalidParameterException, match="CLEARSIGHT_FACE_MODEL"):
         other.search_faces_by_image(collection_id="c", image=fr("obama.jpg"))
     other.close()
@@ -155,7 +155,7 @@ def test_large_collections_switch_to_the_compressed_scan(engine, tmp_path: Path)
     from clearsight.collections.index import ScanIndex
     from clearsight.collections.store import NewFace
 
-    c = Collections(engine, tmp_path)
+    c = engine.open_collections(tmp_path)
     c.ann_threshold = 1000
     c.create_collection(collection_id="c")
     rng = np.random.default_rng(0)
@@ -173,6 +173,6 @@ def test_large_collections_switch_to_the_compressed_scan(engine, tmp_path: Path)
     hits = c.search_faces_by_image(collection_id="c", image=fr("obama-720p.jpg"), face_match_threshold=90)
     assert hits["FaceMatches"] == []
     c.close()
-    c2 = Collections(engine, tmp_path)
+    c2 = engine.open_collections(tmp_path)
     assert isinstance(c2.index("c"), ScanIndex) and obama not in c2.index("c") and len(c2.index("c")) == 1200
     c2.close()

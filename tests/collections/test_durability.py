@@ -46,7 +46,7 @@ def test_kill_9_during_indexing_loses_nothing_returned(engine, tmp_path: Path) -
         proc.wait()
     assert len(returned) >= 8, "the writer did not get going"
 
-    c = Collections(engine, tmp_path)
+    c = engine.open_collections(tmp_path)
     listed = {f["FaceId"] for f in c.list_faces(collection_id="c", max_results=4096)["Faces"]}
     assert set(returned) <= listed
     # no half-written face: every listed face has a full vector; the index agrees with SQLite

@@ -14,7 +14,6 @@ import numpy as np
 
 import clearsight
 from clearsight.collections.index import ExactIndex, load_index
-from clearsight.collections.service import Collections
 
 from ..conftest import data_path
 from ..policy.test_erasure import files_containing
@@ -71,7 +70,7 @@ c.close()
 
 def test_every_process_follows_the_change_log(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     fr = data_path("faces", "face_recognition")
-    server = Collections(engine, tmp_path)
+    server = engine.open_collections(tmp_path)
     server.create_collection(collection_id="c")
     ids = [server.index_faces(collection_id="c", image=fr / n)["FaceRecords"][0]["Face"]["FaceId"]
            for n in ("obama.jpg", "biden.jpg")]
@@ -94,7 +93,7 @@ def test_every_process_follows_the_change_log(engine, tmp_path: Path) -> None:  
     assert ids[0] not in {m["Face"]["FaceId"] for m in byimage["FaceMatches"]}
     server.close()
     # after a restart every listed face is searchable and the deleted vector is in no index file
-    again = Collections(engine, tmp_path)
+    again = engine.open_collections(tmp_path)
     assert set(again.index("c").ids) == listed
     assert files_containing(tmp_path / "index", np.asarray(doomed_vec, np.float32).tobytes()[:64]) == []
     again.close()
@@ -130,7 +129,7 @@ def test_search_catches_up_with_a_write_made_meanwhile(engine, tmp_path: Path) -
     """The check before a search is one cheap query: a change logged by another connection is seen."""
     from clearsight.collections.store import NewFace, Store
 
-    c = Collections(engine, tmp_path)
+    c = engine.open_collections(tmp_path)
     c.create_collection(collection_id="c")
     assert len(c.index("c")) == 0
     other = Store(tmp_path / "clearsight.db")  # another process's connection

@@ -62,11 +62,11 @@ def test_data_directory_is_private(collections: Collections) -> None:
 
 def test_an_existing_open_data_directory_is_tightened_at_start(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "data"
-    Collections(engine, data).close()
+    engine.open_collections(data).close()
     os.chmod(data, 0o755)
     for p in data.rglob("*"):
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
-    Collections(engine, data).close()
+    engine.open_collections(data).close()
     assert {p: m for p, m in modes(data).items() if m != (0o700 if (data / p).is_dir() else 0o600)} == {}
 
 
@@ -86,7 +86,7 @@ def exact_file(header: dict[str, object], body: bytes = b"") -> bytes:
     {"collection": "c", "dimension": 320, "count": 3, "seq": 1, "crc32": 0, "ids_bytes": 0},  # above the db's
 ])
 def test_hostile_exact_headers_fall_back_to_a_rebuild(engine, tmp_path: Path, header: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
-    c = Collections(engine, tmp_path)
+    c = engine.open_collections(tmp_path)
     c.create_collection(collection_id="c")
     ids = add_random(c.store, "c", 2, 320)
     path = c._index_path("c")
@@ -117,7 +117,7 @@ def test_hostile_scan_headers_and_lengths(tmp_path: Path) -> None:
 
 # --- 7: damaged database, backup and restore --------------------------------------------------------
 def test_a_damaged_database_is_refused_with_recovery_steps(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    c = Collections(engine, tmp_path)
+    c = engine.open_collections(tmp_path)
     c.create_collection(collection_id="c")
     add_random(c.store, "c", 3000, 320)
     c.store.vacuum()
@@ -158,7 +158,7 @@ def test_reads_of_a_damaged_database_raise_storage_error(tmp_path: Path) -> None
         store.all_vectors("c")
 
 
-def test_backup_during_writes_and_a_restore_that_verifies(collections: Collections, tmp_path: Path) -> None:
+def test_backup_during_writes_and_a_restore_that_verifies(engine, collections: Collections, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     c = collections
     c.create_collection(collection_id="c")
     face = c.index_faces(collection_id="c", image=fr("obama.jpg"))["FaceRecords"][0]["Face"]["FaceId"]
@@ -169,7 +169,7 @@ def test_backup_during_writes_and_a_restore_that_verifies(collections: Collectio
         other = Store(c.store.path)
         n = 0
         while not stop.is_set():
-            add_random(other, "c", 50, c.engine.calibration.recipe.dimension, seed=n)
+            add_random(other, "c", 50, c.calibration.recipe.dimension, seed=n)
             n += 1
             written.append(n)
         other.close()
@@ -189,7 +189,7 @@ def test_backup_during_writes_and_a_restore_that_verifies(collections: Collectio
     assert (result["Faces"] - 1) % 50 == 0 and result["Faces"] > 1  # whole transactions only
     assert {p: m for p, m in modes(dest).items() if m != (0o700 if (dest / p).is_dir() else 0o600)} == {}
     # restore: the backup is a data directory
-    restored = Collections(c.engine, dest)
+    restored = engine.open_collections(dest)
     assert restored.describe_collection(collection_id="c")["FaceCount"] == result["Faces"]
     assert len(restored.index("c")) == result["Faces"]
     hits = restored.search_faces_by_image(collection_id="c", image=fr("obama2.jpg"))["FaceMatches"]

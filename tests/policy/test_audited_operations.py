@@ -63,7 +63,6 @@ def test_records_for_each_operation(collections: Collections, users: Users) -> N
         assert last(c)["operation"] == "DeleteUser"
         c.delete_faces(collection_id="c", face_ids=[b])
         assert last(c)["operation"] == "DeleteFaces" and last(c)["results"] == [{"FaceId": p(b)}]
-        c.engine.collections  # noqa: B018 - the engine's own store is another data dir; use ours below
         c.delete_collection(collection_id="c")
         r = last(c)
         assert r["operation"] == "DeleteCollection" and r["results"] == [{"DeletedFaceCount": 1}]

@@ -73,7 +73,7 @@ def test_a_large_deletion_is_erased_in_the_background_with_a_receipt(collections
     from clearsight.settings import Settings
 
     c = collections
-    monkeypatch.setattr(c.engine, "settings", Settings.load(data_dir=str(c.data_dir), erase_sync_bytes=0))
+    monkeypatch.setattr(c, "settings", Settings.load(data_dir=str(c.data_dir), erase_sync_bytes=0))
     c.erase_after = 0.2
     c.create_collection(collection_id="c")
     fid = c.index_faces(collection_id="c", image=data_path("faces", "face_recognition", "obama.jpg"))[

@@ -11,7 +11,7 @@ import numpy as np
 from .. import params
 from ..errors import ResourceNotFoundException
 from ..images import ImageInput
-from ..policy.audit import AuditRecord
+from ..policy.audit import AuditRecord, audited, current_record
 from ..policy.context import current
 from ..policy.policies import enforce
 from .index import Hit
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable
 
-    from ..engine import Engine
+    from ..calibration import Calibration
+    from ..faces import FaceAnalyzer
+    from ..images import DecodedImage
     from ..policy.audit import AuditLog
     from ..policy.policies import CollectionPolicy
     from .index import ExactIndex, ScanIndex
@@ -29,10 +31,10 @@ if TYPE_CHECKING:
 EXTENSION = "ClearSightAccountability"
 
 
-def accountability(engine: Engine, threshold: float, gallery: int, found: int) -> dict[str, Any]:
+def accountability(calibration: Calibration, threshold: float, gallery: int, found: int) -> dict[str, Any]:
     """What a result at this threshold means: the false-match rate measured on LFW per comparison,
     and the expected false matches per search of a gallery this size (boto3 ignores this field)."""
-    fmr = engine.calibration.fmr_at(threshold) if threshold > 0 else 1.0
+    fmr = calibration.fmr_at(threshold) if threshold > 0 else 1.0
     expected = fmr * gallery
     every = f"about 1 false match every {1 / expected:,.0f} searches" if 0 < expected < 1 else \
         f"about {expected:,.2f} false matches per search"
@@ -48,7 +50,9 @@ class SearchOps:
     """Search operations of :class:`~.service.Collections` (which provides these attributes)."""
 
     if TYPE_CHECKING:
-        engine: Engine
+        calibration: Calibration
+        faces: FaceAnalyzer
+        decode: Callable[[ImageInput], DecodedImage]
         store: Store
         audit: AuditLog
         _lock: threading.RLock
@@ -57,13 +61,12 @@ class SearchOps:
         def current_index(self, collection_id: str) -> ExactIndex | ScanIndex: ...
         def policy(self, collection_id: str) -> CollectionPolicy: ...
         def _collection_model(self, collection_id: str) -> str: ...
-        def audited(self, rec: AuditRecord, run: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
     def search_vector(self, collection_id: str, vector: np.ndarray, *, threshold: float, k: int,
                       exclude: set[str] | None = None) -> tuple[list[tuple[Hit, float]], int]:
         """(hit, Similarity) pairs at or above the threshold, best first, and the gallery size.
         The index is first brought up to date with changes any process logged; faces past the
         collection's retention period are never returned, purged yet or not."""
-        cal = self.engine.calibration
+        cal = self.calibration
         min_score = cal.score_for(threshold) if threshold > 0 else -1.0
         idx = self.current_index(collection_id)
         retention = self.store.has_retention(collection_id)
@@ -97,45 +100,41 @@ class SearchOps:
         enforce(policy, collection=collection_id, threshold=threshold, max_results=wanted, purpose=current().purpose)
         return version, wanted
 
+    @audited("SearchFaces")
     def search_faces(self, *, collection_id: str, face_id: str, max_faces: int | None = None,
                      face_match_threshold: float | None = None) -> dict[str, Any]:
-        rec = AuditRecord("SearchFaces", collection_id)
+        rec = current_record()
 
-        def run() -> dict[str, Any]:
-            fid = params.face_id(face_id)
-            params.int_range("MaxFaces", max_faces, 1, 4096, 80)
-            rec.threshold = t = params.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
-            version, k = self.checked_search(rec, collection_id, t, max_faces, 80)
-            vec = self.store.face_vectors(collection_id, [fid]).get(fid)
-            if vec is None:
-                raise ResourceNotFoundException(f"face {fid} does not exist in collection {collection_id!r}")
-            rec.results = [{"SearchedFaceId": fid}]
-            hits, gallery = self.search_vector(collection_id, vec, threshold=t, k=k, exclude={fid})
-            return self._finish(rec, gallery, hits, {"SearchedFaceId": fid, "FaceMatches": self._matches(
-                collection_id, version, hits), "FaceModelVersion": version}, t)
+        fid = params.face_id(face_id)
+        params.int_range("MaxFaces", max_faces, 1, 4096, 80)
+        rec.threshold = t = params.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
+        version, k = self.checked_search(rec, collection_id, t, max_faces, 80)
+        vec = self.store.face_vectors(collection_id, [fid]).get(fid)
+        if vec is None:
+            raise ResourceNotFoundException(f"face {fid} does not exist in collection {collection_id!r}")
+        rec.results = [{"SearchedFaceId": fid}]
+        hits, gallery = self.search_vector(collection_id, vec, threshold=t, k=k, exclude={fid})
+        return self._finish(rec, gallery, hits, {"SearchedFaceId": fid, "FaceMatches": self._matches(
+            collection_id, version, hits), "FaceModelVersion": version}, t)
 
-        return self.audited(rec, run)
-
+    @audited("SearchFacesByImage")
     def search_faces_by_image(self, *, collection_id: str, image: ImageInput,
                               max_faces: int | None = None, face_match_threshold: float | None = None,
                               quality_filter: str | None = None) -> dict[str, Any]:
-        rec = AuditRecord("SearchFacesByImage", collection_id)
+        rec = current_record()
 
-        def run() -> dict[str, Any]:
-            params.int_range("MaxFaces", max_faces, 1, 4096, 80)
-            rec.threshold = t = params.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
-            version, k = self.checked_search(rec, collection_id, t, max_faces, 80)
-            img = self.engine.decode(image)
-            rec.probe_sha256 = img.sha256
-            probe = self.engine.faces.probe(img, quality_filter)
-            face, detail = probe.face, probe.detail
-            assert face.embedding is not None
-            hits, gallery = self.search_vector(collection_id, face.embedding, threshold=t, k=k)
-            return self._finish(rec, gallery, hits, {
-                "SearchedFaceBoundingBox": detail["BoundingBox"], "SearchedFaceConfidence": detail["Confidence"],
-                "FaceMatches": self._matches(collection_id, version, hits), "FaceModelVersion": version}, t)
-
-        return self.audited(rec, run)
+        params.int_range("MaxFaces", max_faces, 1, 4096, 80)
+        rec.threshold = t = params.threshold("FaceMatchThreshold", face_match_threshold, 80.0)
+        version, k = self.checked_search(rec, collection_id, t, max_faces, 80)
+        img = self.decode(image)
+        rec.probe_sha256 = img.sha256
+        probe = self.faces.probe(img, quality_filter)
+        face, detail = probe.face, probe.detail
+        assert face.embedding is not None
+        hits, gallery = self.search_vector(collection_id, face.embedding, threshold=t, k=k)
+        return self._finish(rec, gallery, hits, {
+            "SearchedFaceBoundingBox": detail["BoundingBox"], "SearchedFaceConfidence": detail["Confidence"],
+            "FaceMatches": self._matches(collection_id, version, hits), "FaceModelVersion": version}, t)
 
     def _finish(self, rec: AuditRecord, gallery: int, hits: list[tuple[Hit, float]],
                 response: dict[str, Any], threshold: float) -> dict[str, Any]:
@@ -147,5 +146,5 @@ class SearchOps:
     def record_and_answer(self, rec: AuditRecord, response: dict[str, Any], threshold: float, gallery: int,
                           found: int) -> dict[str, Any]:
         self.audit.append(rec)
-        response[EXTENSION] = accountability(self.engine, threshold, gallery, found)
+        response[EXTENSION] = accountability(self.calibration, threshold, gallery, found)
         return response

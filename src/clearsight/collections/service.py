@@ -12,7 +12,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from ..errors import AccessDeniedException, ClearSightError, InvalidParameterExc
 from ..faces import Face, parse_attributes
 from ..geometry import bounding_box
 from ..images import ImageInput
-from ..policy.audit import AuditLog, AuditRecord
+from ..policy.audit import AuditLog, AuditRecord, audited, current_record
 from ..policy.context import current
 from ..policy.policies import TAG_PREFIX, CollectionPolicy
 from ..policy.scopes import may_use
@@ -33,7 +32,12 @@ from .search import SearchOps
 from .store import FaceRow, NewFace, Store
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from collections.abc import Callable
+
+    from ..calibration import Calibration
+    from ..faces import FaceAnalyzer
+    from ..images import DecodedImage
+    from ..settings import Settings
 
 log = logging.getLogger("clearsight.collections")
 
@@ -70,20 +74,33 @@ def face_record(row: FaceRow, model_version: str) -> dict[str, Any]:
 
 
 class Collections(SearchOps):
-    def __init__(self, engine: Engine, data_dir: Path) -> None:
-        self.engine = engine
+    """Collections, faces and face search over one data directory. Built by the Engine
+    (:meth:`~clearsight.engine.Engine.open_collections`), which hands it what it needs: settings,
+    the face pipeline, the calibration and the image decoder."""
+
+    def __init__(self, data_dir: Path, *, settings: Settings, faces: FaceAnalyzer, calibration: Calibration,
+                 decode: Callable[[ImageInput], DecodedImage]) -> None:
+        self.settings = settings
+        self.faces = faces
+        self.calibration = calibration
+        self.decode = decode
         self.data_dir = data_dir
         secure(data_dir)  # 0700, every file in it 0600 (a directory made by an older version too)
         self.store = Store(data_dir / "clearsight.db")
-        self.audit = AuditLog(self.store, engine.settings)
+        self.audit = AuditLog(self.store, settings)
         self.paginator = params.Paginator(self._secret())
         self._indexes: dict[str, ExactIndex | ScanIndex] = {}
-        self.ann_threshold = int(engine.settings.ann_threshold)
-        self.ann_candidates = int(engine.settings.ann_candidates)
-        self.erase_after = float(engine.settings.erase_after)
+        self.ann_threshold = int(settings.ann_threshold)
+        self.ann_candidates = int(settings.ann_candidates)
+        self.erase_after = float(settings.erase_after)
         self._lock = threading.RLock()  # guards _indexes and orders write + index update (all mutations)
         self._since_snapshot = 0
         self._eraser: threading.Timer | None = None
+
+    @property
+    def model_version(self) -> str:
+        """The face model version this process embeds with (collections are pinned to theirs)."""
+        return self.calibration.model_version
 
     @property
     def erasure_pending(self) -> bool:
@@ -216,46 +233,21 @@ class Collections(SearchOps):
             self.snapshot()
 
     # --- accountability -------------------------------------------------------------------
-    def audited(self, rec: AuditRecord, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run an operation; a refusal or failure is recorded too (the success path records itself,
-        often inside its own transaction: the local audit checkpoint is refreshed after it)."""
-        try:
-            out = run()
-            self.audit.maybe_checkpoint()
-            return out
-        except ClearSightError as exc:
-            rec.outcome = "refused" if isinstance(exc, AccessDeniedException) else "error"
-            rec.detail = f"{exc.code}: {exc.message}"
-            self.audit.append(rec)
-            raise
-
-    def _hook(self, rec: AuditRecord) -> Callable[[Any], object]:
-        return lambda db: self.audit.append_in(db, rec)
-
-    def _delete_hook(self, rec: AuditRecord) -> Callable[[Any, list[str]], object]:
-        def hook(db: Any, found: list[str]) -> object:
-            rec.results = [{"FaceId": f} for f in found]
-            return self.audit.append_in(db, rec)
-
-        return hook
-
     def policy(self, collection_id: str) -> CollectionPolicy:
         return CollectionPolicy.from_json(self.store.policy_json(collection_id))
 
+    @audited("SetCollectionPolicy")
     def set_policy(self, collection_id: str, **changes: Any) -> CollectionPolicy:
         """Change a collection's policy: admin keys only; the change is audited."""
         cid = params.collection_id(collection_id)
-        rec = AuditRecord("SetCollectionPolicy", cid)
+        rec = current_record()
+        rec.collection = cid
 
-        def run() -> dict[str, Any]:
-            if "admin" not in current().scopes:
-                raise AccessDeniedException("only an admin-scoped key may change a collection's policy")
-            new = self.policy(cid).with_changes(**changes)
-            rec.results = [{"Policy": new.to_json()}]
-            self.store.set_policy_json(cid, new.to_json(), audit=self._hook(rec))
-            return {}
-
-        self.audited(rec, run)
+        if "admin" not in current().scopes:
+            raise AccessDeniedException("only an admin-scoped key may change a collection's policy")
+        new = self.policy(cid).with_changes(**changes)
+        rec.results = [{"Policy": new.to_json()}]
+        self.store.set_policy_json(cid, new.to_json(), audit=self.audit.hook(rec))
         return self.policy(cid)
 
     def purge_expired(self, now: float | None = None) -> dict[str, list[str]]:
@@ -273,7 +265,7 @@ class Collections(SearchOps):
             with self._lock:
                 idx = self.index(cid)
                 self.store.set_face_users(cid, expired, None)
-                deleted = self.store.delete_faces(cid, expired, audit=self._delete_hook(rec),
+                deleted = self.store.delete_faces(cid, expired, audit=self.audit.delete_hook(rec),
                                                   receipt=str(uuid.uuid4()), operation="RetentionPurge")
                 idx.remove(deleted)
                 self._changed(cid, len(deleted))
@@ -329,7 +321,7 @@ class Collections(SearchOps):
         (erase_after seconds later, coalescing deletions) and at the server's maintenance."""
         if receipt is None or self.store.erasure(receipt) is None:
             return {"Complete": True, "Note": "no face was deleted: nothing to erase"}
-        if self.store.path.stat().st_size <= int(self.engine.settings.erase_sync_bytes):
+        if self.store.path.stat().st_size <= int(self.settings.erase_sync_bytes):
             try:
                 self.complete_erasure()
             except (ClearSightError, OSError):  # the deletion is committed: answer it, erase later
@@ -354,28 +346,27 @@ class Collections(SearchOps):
             log.exception("background erasure failed")
 
     # --- collections ----------------------------------------------------------------------
+    @audited("CreateCollection")
     def create_collection(self, *, collection_id: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
         cid = params.collection_id(collection_id)
-        rec = AuditRecord("CreateCollection", cid)
+        rec = current_record()
+        rec.collection = cid
 
-        def run() -> dict[str, Any]:
-            policy_tags = sorted(k for k in tags or {} if k.startswith(TAG_PREFIX))
-            if policy_tags and "admin" not in current().scopes:
-                raise AccessDeniedException(
-                    f"only an admin-scoped key may set a collection's policy; the tag(s) {', '.join(policy_tags)} "
-                    "set one (create the collection without them)")
-            version = self.engine.model_version
-            policy = CollectionPolicy.from_tags(tags)
-            with self._lock:
-                self.store.create_collection(cid, version, self.engine.calibration.recipe.dimension, tags)
-                if policy != CollectionPolicy():
-                    rec.operation, rec.results = "SetCollectionPolicy", [{"Policy": policy.to_json()}]
-                    self.store.set_policy_json(cid, policy.to_json(), audit=self._hook(rec))
-                self._indexes.pop(cid, None)
-                self._index_path(cid).unlink(missing_ok=True)
-            return {"StatusCode": 200, "CollectionArn": ARN_PREFIX + cid, "FaceModelVersion": version}
-
-        return self.audited(rec, run)
+        policy_tags = sorted(k for k in tags or {} if k.startswith(TAG_PREFIX))
+        if policy_tags and "admin" not in current().scopes:
+            raise AccessDeniedException(
+                f"only an admin-scoped key may set a collection's policy; the tag(s) {', '.join(policy_tags)} "
+                "set one (create the collection without them)")
+        version = self.model_version
+        policy = CollectionPolicy.from_tags(tags)
+        with self._lock:
+            self.store.create_collection(cid, version, self.calibration.recipe.dimension, tags)
+            if policy != CollectionPolicy():
+                rec.operation, rec.results = "SetCollectionPolicy", [{"Policy": policy.to_json()}]
+                self.store.set_policy_json(cid, policy.to_json(), audit=self.audit.hook(rec))
+            self._indexes.pop(cid, None)
+            self._index_path(cid).unlink(missing_ok=True)
+        return {"StatusCode": 200, "CollectionArn": ARN_PREFIX + cid, "FaceModelVersion": version}
 
     def describe_collection(self, *, collection_id: str) -> dict[str, Any]:
         """Counts, model and ARN only: no identity is disclosed, so nothing is audited (ListFaces and
@@ -403,36 +394,36 @@ class Collections(SearchOps):
             out["NextToken"] = self.paginator.token("collections", ids[limit - 1])
         return out
 
+    @audited("DeleteCollection")
     def delete_collection(self, *, collection_id: str) -> dict[str, Any]:
         cid = params.collection_id(collection_id)
-        rec = AuditRecord("DeleteCollection", cid)
+        rec = current_record()
+        rec.collection = cid
 
-        def run() -> dict[str, Any]:
-            receipt = str(uuid.uuid4())
-            with self._lock:
-                rec.results = [{"DeletedFaceCount": self.store.counts(cid)[0]}]
-                n = self.store.delete_collection(cid, audit=self._hook(rec), receipt=receipt)
-                self._indexes.pop(cid, None)
-                self._index_path(cid).unlink(missing_ok=True)
-            return {"StatusCode": 200, "ClearSightErasure": {"DeletedFaces": n, **self._after_delete(receipt)}}
-
-        return self.audited(rec, run)
+        receipt = str(uuid.uuid4())
+        with self._lock:
+            rec.results = [{"DeletedFaceCount": self.store.counts(cid)[0]}]
+            n = self.store.delete_collection(cid, audit=self.audit.hook(rec), receipt=receipt)
+            self._indexes.pop(cid, None)
+            self._index_path(cid).unlink(missing_ok=True)
+        return {"StatusCode": 200, "ClearSightErasure": {"DeletedFaces": n, **self._after_delete(receipt)}}
 
     def _collection_model(self, collection_id: str) -> str:
         row = self.store.collection(params.collection_id(collection_id))
-        if row.face_model != self.engine.model_version:
+        if row.face_model != self.model_version:
             raise InvalidParameterException(
                 f"collection {collection_id!r} holds {row.face_model} embeddings but this server runs "
-                f"{self.engine.model_version}; start it with CLEARSIGHT_FACE_MODEL={row.face_model}")
+                f"{self.model_version}; start it with CLEARSIGHT_FACE_MODEL={row.face_model}")
         return row.face_model
 
     # --- faces ----------------------------------------------------------------------------
+    @audited("IndexFaces")
     def index_faces(self, *, collection_id: str, image: ImageInput, external_image_id: str | None = None,
                     detection_attributes: list[str] | None = None, max_faces: int | None = None,
                     quality_filter: str | None = None, source: str | None = None) -> dict[str, Any]:
-        rec = AuditRecord("IndexFaces", collection_id)
-        return self.audited(rec, lambda: self._index_faces(rec, collection_id, image, external_image_id,
-                                                           detection_attributes, max_faces, quality_filter, source))
+        rec = current_record()
+        return self._index_faces(rec, collection_id, image, external_image_id,
+                                                           detection_attributes, max_faces, quality_filter, source)
 
     def _index_faces(self, rec: AuditRecord, collection_id: str, image: ImageInput, external_image_id: str | None,
                      detection_attributes: list[str] | None, max_faces: int | None, quality_filter: str | None,
@@ -442,9 +433,9 @@ class Collections(SearchOps):
         limit = params.int_range("MaxFaces", max_faces, 1, 100, 100)
         qf = quality.level(quality_filter, "MEDIUM")
         attrs = parse_attributes(detection_attributes or ["DEFAULT"])
-        img = self.engine.decode(image)
-        faces = self.engine.faces.detect(img.rgb)
-        details = [self.engine.faces.face_detail(img.rgb, f, attrs) for f in faces]
+        img = self.decode(image)
+        faces = self.faces.detect(img.rgb)
+        details = [self.faces.face_detail(img.rgb, f, attrs) for f in faces]
         unindexed: list[dict[str, Any]] = []
         keep: list[tuple[Face, dict[str, Any]]] = []
         for face, detail in zip(faces, details):
@@ -455,7 +446,7 @@ class Collections(SearchOps):
                 unindexed.append({"Reasons": ["EXCEEDS_MAX_FACES"], "FaceDetail": detail})
             else:
                 keep.append((face, detail))
-        self.engine.faces.embed(img.rgb, [f for f, _ in keep])
+        self.faces.embed(img.rgb, [f for f, _ in keep])
         image_id = str(uuid.uuid4())
         rec.probe_sha256 = img.sha256
         new = [NewFace(str(uuid.uuid4()), image_id, ext, bounding_box(f.box, img.width, img.height),
@@ -464,7 +455,7 @@ class Collections(SearchOps):
             idx = self.index(collection_id)
             rec.gallery_size = len(idx)
             rec.results = [{"FaceId": n.face_id, "ExternalImageId": ext} for n in new]
-            self.store.add_faces(collection_id, new, source=source, image_id=image_id, audit=self._hook(rec))
+            self.store.add_faces(collection_id, new, source=source, image_id=image_id, audit=self.audit.hook(rec))
             if new:
                 idx.add([n.face_id for n in new], np.stack([n.vector for n in new]).astype(np.float32))
             self._changed(collection_id, len(new))
@@ -473,35 +464,36 @@ class Collections(SearchOps):
                    for n, (_, detail) in zip(new, keep)]
         return {"FaceRecords": records, "FaceModelVersion": version, "UnindexedFaces": unindexed}
 
+    @audited("ListFaces")
     def list_faces(self, *, collection_id: str, next_token: str | None = None, max_results: int | None = None,
                    user_id: str | None = None, face_ids: list[str] | None = None) -> dict[str, Any]:
         """ListFaces discloses who is enrolled (ExternalImageIds are often names): audited, with the
         ids listed (as pseudonyms)."""
         cid = params.collection_id(collection_id)
-        rec = AuditRecord("ListFaces", cid)
+        rec = current_record()
+        rec.collection = cid
 
-        def run() -> dict[str, Any]:
-            row = self.store.collection(cid)
-            limit = params.int_range("MaxResults", max_results, 0, 4096, 1000)
-            uid = params.user_id(user_id) if user_id is not None else None
-            fids = params.face_ids(face_ids) if face_ids else None
-            listing = f"faces:{cid}:{uid}:{','.join(fids or [])}"
-            after = self.paginator.after(listing, next_token)
-            rows = self.store.faces(cid, after=after, limit=limit + 1, user_id=uid, face_ids=fids)
-            faces = [face_record(r, row.face_model) for r in rows[:limit]]
-            out: dict[str, Any] = {"Faces": faces, "FaceModelVersion": row.face_model}
-            if len(rows) > limit and limit > 0:
-                out["NextToken"] = self.paginator.token(listing, rows[limit - 1].face_id)
-            rec.results = [{k: f[k] for k in ("FaceId", "ExternalImageId", "UserId") if k in f} for f in faces]
-            self.audit.append(rec)  # recorded before it is answered
-            return out
+        row = self.store.collection(cid)
+        limit = params.int_range("MaxResults", max_results, 0, 4096, 1000)
+        uid = params.user_id(user_id) if user_id is not None else None
+        fids = params.face_ids(face_ids) if face_ids else None
+        listing = f"faces:{cid}:{uid}:{','.join(fids or [])}"
+        after = self.paginator.after(listing, next_token)
+        rows = self.store.faces(cid, after=after, limit=limit + 1, user_id=uid, face_ids=fids)
+        faces = [face_record(r, row.face_model) for r in rows[:limit]]
+        out: dict[str, Any] = {"Faces": faces, "FaceModelVersion": row.face_model}
+        if len(rows) > limit and limit > 0:
+            out["NextToken"] = self.paginator.token(listing, rows[limit - 1].face_id)
+        rec.results = [{k: f[k] for k in ("FaceId", "ExternalImageId", "UserId") if k in f} for f in faces]
+        self.audit.append(rec)  # recorded before it is answered
+        return out
 
-        return self.audited(rec, run)
-
+    @audited("DeleteFaces")
     def delete_faces(self, *, collection_id: str, face_ids: list[str]) -> dict[str, Any]:
         cid = params.collection_id(collection_id)
-        rec = AuditRecord("DeleteFaces", cid)
-        return self.audited(rec, lambda: self._delete_faces(rec, cid, face_ids))
+        rec = current_record()
+        rec.collection = cid
+        return self._delete_faces(rec, cid, face_ids)
 
     def _delete_faces(self, rec: AuditRecord, cid: str, face_ids: list[str]) -> dict[str, Any]:
         fids = params.face_ids(face_ids)
@@ -522,7 +514,7 @@ class Collections(SearchOps):
                     deletable.append(f)
             idx = self.index(cid)
             receipt = str(uuid.uuid4())
-            deleted = self.store.delete_faces(cid, deletable, audit=self._delete_hook(rec), receipt=receipt)
+            deleted = self.store.delete_faces(cid, deletable, audit=self.audit.delete_hook(rec), receipt=receipt)
             idx.remove(deleted)  # O(1) a face: the vector is overwritten in memory at once
             self._changed(cid, len(deleted))
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful,

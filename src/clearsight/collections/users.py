@@ -18,7 +18,7 @@ from ..errors import (
     ServiceQuotaExceededException,
 )
 from ..images import ImageInput
-from ..policy.audit import AuditRecord
+from ..policy.audit import AuditRecord, audited, current_record
 from ..policy.context import current
 from ..policy.policies import enforce
 from .index import Hit
@@ -31,6 +31,7 @@ class Users:
     def __init__(self, collections: Collections) -> None:
         self.c = collections
         self.store = collections.store
+        self.audit = collections.audit
 
     def create_user(self, *, collection_id: str, user_id: str, client_request_token: str | None = None
                     ) -> dict[str, Any]:
@@ -38,48 +39,50 @@ class Users:
         self.store.create_user(cid, uid)
         return {}
 
+    @audited("DeleteUser")
     def delete_user(self, *, collection_id: str, user_id: str, client_request_token: str | None = None
                     ) -> dict[str, Any]:
         cid, uid = params.collection_id(collection_id), params.user_id(user_id)
-        rec = AuditRecord("DeleteUser", cid, results=[{"UserId": uid}])
+        rec = current_record()
+        rec.collection = cid
+        rec.results = [{"UserId": uid}]
 
-        def run() -> dict[str, Any]:
-            self.store.delete_user(cid, uid, audit=self.c._hook(rec))
-            return {}
+        self.store.delete_user(cid, uid, audit=self.c.audit.hook(rec))
+        return {}
 
-        return self.c.audited(rec, run)
-
+    @audited("ListUsers")
     def list_users(self, *, collection_id: str, max_results: int | None = None, next_token: str | None = None
                    ) -> dict[str, Any]:
         """ListUsers discloses who is enrolled: audited, with the UserIds listed (as pseudonyms)."""
         cid = params.collection_id(collection_id)
-        rec = AuditRecord("ListUsers", cid)
+        rec = current_record()
+        rec.collection = cid
 
-        def run() -> dict[str, Any]:
-            self.store.collection(cid)
-            limit = params.int_range("MaxResults", max_results, 1, 500, 500)
-            listing = f"users:{cid}"
-            rows = self.store.users(cid, after=self.c.paginator.after(listing, next_token), limit=limit + 1)
-            out: dict[str, Any] = {"Users": [{"UserId": u, "UserStatus": "ACTIVE"} for u in rows[:limit]]}
-            if len(rows) > limit:
-                out["NextToken"] = self.c.paginator.token(listing, rows[limit - 1])
-            rec.results = [{"UserId": u} for u in rows[:limit]]
-            self.c.audit.append(rec)  # recorded before it is answered
-            return out
-
-        return self.c.audited(rec, run)
+        self.store.collection(cid)
+        limit = params.int_range("MaxResults", max_results, 1, 500, 500)
+        listing = f"users:{cid}"
+        rows = self.store.users(cid, after=self.c.paginator.after(listing, next_token), limit=limit + 1)
+        out: dict[str, Any] = {"Users": [{"UserId": u, "UserStatus": "ACTIVE"} for u in rows[:limit]]}
+        if len(rows) > limit:
+            out["NextToken"] = self.c.paginator.token(listing, rows[limit - 1])
+        rec.results = [{"UserId": u} for u in rows[:limit]]
+        self.c.audit.append(rec)  # recorded before it is answered
+        return out
 
     def _require_user(self, cid: str, uid: str) -> None:
         self.store.collection(cid)
         if not self.store.user_exists(cid, uid):
             raise ResourceNotFoundException(f"user {uid!r} does not exist in collection {cid!r}")
 
+    @audited("AssociateFaces")
     def associate_faces(self, *, collection_id: str, user_id: str, face_ids: list[str],
                         user_match_threshold: float | None = None, client_request_token: str | None = None
                         ) -> dict[str, Any]:
         cid, uid = params.collection_id(collection_id), params.user_id(user_id)
-        rec = AuditRecord("AssociateFaces", cid, results=[{"UserId": uid}])
-        return self.c.audited(rec, lambda: self._associate(rec, cid, uid, face_ids, user_match_threshold))
+        rec = current_record()
+        rec.collection = cid
+        rec.results = [{"UserId": uid}]
+        return self._associate(rec, cid, uid, face_ids, user_match_threshold)
 
     def _score_gate(self, cid: str, threshold: float) -> None:
         """Comparing a face with the user's faces discloses a similarity (the Confidence of
@@ -119,7 +122,7 @@ class Users:
                     failed.append({"FaceId": f, "UserId": uid, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]})
                     continue
                 if user_vecs:
-                    sim = float(np.max(self.c.engine.calibration.similarity(np.array(user_vecs) @ vectors[f])))
+                    sim = float(np.max(self.c.calibration.similarity(np.array(user_vecs) @ vectors[f])))
                     scores[f] = round(sim, 3)
                     if sim < threshold:
                         failed.append({"FaceId": f, "UserId": uid, "Confidence": scores[f],
@@ -136,15 +139,18 @@ class Users:
                 raise ServiceQuotaExceededException(
                     f"user {uid!r} would have {len(current_faces) + len(new)} faces; the limit is "
                     f"{MAX_FACES_PER_USER}")
-            self.store.set_face_users(cid, new, uid, audit=self.c._hook(rec))
+            self.store.set_face_users(cid, new, uid, audit=self.c.audit.hook(rec))
         return {"AssociatedFaces": [{"FaceId": f} for f in associated], "UnsuccessfulFaceAssociations": failed,
                 "UserStatus": "ACTIVE"}
 
+    @audited("DisassociateFaces")
     def disassociate_faces(self, *, collection_id: str, user_id: str, face_ids: list[str],
                            client_request_token: str | None = None) -> dict[str, Any]:
         cid, uid = params.collection_id(collection_id), params.user_id(user_id)
-        rec = AuditRecord("DisassociateFaces", cid, results=[{"UserId": uid}])
-        return self.c.audited(rec, lambda: self._disassociate(rec, cid, uid, face_ids))
+        rec = current_record()
+        rec.collection = cid
+        rec.results = [{"UserId": uid}]
+        return self._disassociate(rec, cid, uid, face_ids)
 
     def _disassociate(self, rec: AuditRecord, cid: str, uid: str, face_ids: list[str]) -> dict[str, Any]:
         fids = params.face_ids(face_ids, most=100)
@@ -161,7 +167,7 @@ class Users:
                 else:
                     done.append(f)
             rec.results = [{"UserId": uid, "FaceId": f} for f in done]
-            self.store.set_face_users(cid, done, None, audit=self.c._hook(rec))
+            self.store.set_face_users(cid, done, None, audit=self.c.audit.hook(rec))
         return {"DisassociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceDisassociations": failed,
                 "UserStatus": "ACTIVE"}
 
@@ -189,12 +195,14 @@ class Users:
         out["UserMatches"] = matches
         return self.c.record_and_answer(rec, out, threshold, gallery, len(matches))
 
+    @audited("SearchUsers")
     def search_users(self, *, collection_id: str, user_id: str | None = None, face_id: str | None = None,
                      user_match_threshold: float | None = None, max_users: int | None = None) -> dict[str, Any]:
         cid = params.collection_id(collection_id)
-        rec = AuditRecord("SearchUsers", cid)
-        return self.c.audited(rec, lambda: self._search_users(rec, cid, user_id, face_id, user_match_threshold,
-                                                              max_users))
+        rec = current_record()
+        rec.collection = cid
+        return self._search_users(rec, cid, user_id, face_id, user_match_threshold,
+                                                              max_users)
 
     def _search_users(self, rec: AuditRecord, cid: str, user_id: str | None, face_id: str | None,
                       user_match_threshold: float | None, max_users: int | None) -> dict[str, Any]:
@@ -223,24 +231,23 @@ class Users:
         matches, gallery = self._user_matches(cid, queries, threshold, k, exclude)
         return self._answer(rec, out, matches, threshold, gallery)
 
+    @audited("SearchUsersByImage")
     def search_users_by_image(self, *, collection_id: str, image: ImageInput, user_match_threshold: float | None = None,
                               max_users: int | None = None, quality_filter: str | None = None) -> dict[str, Any]:
         cid = params.collection_id(collection_id)
-        rec = AuditRecord("SearchUsersByImage", cid)
+        rec = current_record()
+        rec.collection = cid
 
-        def run() -> dict[str, Any]:
-            rec.threshold = threshold = params.threshold("UserMatchThreshold", user_match_threshold, 80.0)
-            params.int_range("MaxUsers", max_users, 1, 500, 500)
-            version, k = self.c.checked_search(rec, cid, threshold, max_users, 500)
-            img = self.c.engine.decode(image)
-            rec.probe_sha256 = img.sha256
-            probe = self.c.engine.faces.probe(img, quality_filter)
-            face, detail, others = probe.face, probe.detail, probe.others
-            assert face.embedding is not None
-            matches, gallery = self._user_matches(cid, [face.embedding], threshold, k, None)
-            unsearched = [{"FaceDetails": self.c.engine.faces.face_detail(img.rgb, f, "DEFAULT"),
-                           "Reasons": ["FACE_NOT_LARGEST"]} for f in others]
-            out = {"FaceModelVersion": version, "SearchedFace": {"FaceDetail": detail}, "UnsearchedFaces": unsearched}
-            return self._answer(rec, out, matches, threshold, gallery)
-
-        return self.c.audited(rec, run)
+        rec.threshold = threshold = params.threshold("UserMatchThreshold", user_match_threshold, 80.0)
+        params.int_range("MaxUsers", max_users, 1, 500, 500)
+        version, k = self.c.checked_search(rec, cid, threshold, max_users, 500)
+        img = self.c.decode(image)
+        rec.probe_sha256 = img.sha256
+        probe = self.c.faces.probe(img, quality_filter)
+        face, detail, others = probe.face, probe.detail, probe.others
+        assert face.embedding is not None
+        matches, gallery = self._user_matches(cid, [face.embedding], threshold, k, None)
+        unsearched = [{"FaceDetails": self.c.faces.face_detail(img.rgb, f, "DEFAULT"),
+                       "Reasons": ["FACE_NOT_LARGEST"]} for f in others]
+        out = {"FaceModelVersion": version, "SearchedFace": {"FaceDetail": detail}, "UnsearchedFaces": unsearched}
+        return self._answer(rec, out, matches, threshold, gallery)

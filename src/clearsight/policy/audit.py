@@ -18,6 +18,7 @@ Appending happens inside the operation's own database transaction where the oper
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -25,12 +26,13 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ..errors import InvalidParameterException
+from ..errors import AccessDeniedException, ClearSightError, InvalidParameterException
 from .audit_key import AuditKey, canonical, legacy_chain_hash, load_key, read_checkpoint, write_atomically
 from .context import current
 
@@ -38,7 +40,8 @@ if TYPE_CHECKING:
     from ..collections.store import Store
     from ..settings import Settings
 
-__all__ = ["GENESIS", "AuditLog", "AuditRecord", "VerifyResult", "canonical", "chain_hash"]
+__all__ = ["GENESIS", "AuditLog", "AuditRecord", "VerifyResult", "audited", "canonical", "chain_hash",
+           "current_record"]
 
 log = logging.getLogger("clearsight.audit")
 GENESIS = "0" * 64
@@ -79,6 +82,51 @@ class AuditRecord:
         self.request_id = self.request_id or caller.request_id
         self.access_key_id = self.access_key_id or caller.access_key_id
         self.purpose = self.purpose or caller.purpose
+
+
+_RECORD: ContextVar[AuditRecord | None] = ContextVar("clearsight_audit_record", default=None)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Audits(Protocol):
+    audit: AuditLog
+
+
+def current_record() -> AuditRecord:
+    """The record of the audited operation running now (see :func:`audited`)."""
+    rec = _RECORD.get()
+    if rec is None:
+        raise RuntimeError("current_record() outside an @audited operation")
+    return rec
+
+
+def audited(operation: str, *, collection: str | None = "collection_id") -> Callable[[F], F]:
+    """The one audit wrapper, for every operation that touches biometric data and for every way in
+    (HTTP, CLI, Python). The method finds its record with :func:`current_record` and fills it; the
+    success path appends it itself (inside its write transaction, or before answering a read).
+    A refusal or a failure is appended here, with the error, and re-raised. ``collection`` names
+    the keyword argument that names the collection. The service must have an ``audit`` log."""
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(self: _Audits, *args: Any, **kwargs: Any) -> Any:
+            value = kwargs.get(collection) if collection else None
+            rec = AuditRecord(operation, value if isinstance(value, str) else None)
+            token = _RECORD.set(rec)
+            try:
+                out = fn(self, *args, **kwargs)
+                self.audit.maybe_checkpoint()
+                return out
+            except ClearSightError as exc:
+                rec.outcome = "refused" if isinstance(exc, AccessDeniedException) else "error"
+                rec.detail = f"{exc.code}: {exc.message}"
+                self.audit.append(rec)
+                raise
+            finally:
+                _RECORD.reset(token)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -152,6 +200,18 @@ class AuditLog:
         text = canonical(body)
         db.execute("INSERT INTO audit VALUES (?,?,?,?)", (seq, text, prev, self.key.chain_hash(prev, text)))
         return body
+
+    def hook(self, record: AuditRecord) -> Callable[[Any], object]:
+        """A store write's audit hook: appends ``record`` inside that write's transaction."""
+        return lambda db: self.append_in(db, record)
+
+    def delete_hook(self, record: AuditRecord) -> Callable[[Any, list[str]], object]:
+        """A deletion's audit hook: records the face ids the deletion found, in its transaction."""
+        def hook(db: Any, found: list[str]) -> object:
+            record.results = [{"FaceId": f} for f in found]
+            return self.append_in(db, record)
+
+        return hook
 
     def append(self, record: AuditRecord) -> dict[str, Any]:
         with self.store.transaction() as db:

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .cli_common import each_image, emit_error
-from .engine import Engine
-from .errors import ClearSightError
-from .settings import SETTINGS, Settings
-
-
-def _engine(args: argparse.Namespace) -> Engine:
-    return Engine(Settings.load(data_dir=getattr(args, "data_dir", None)))
-
-
+from .. import __version__
+from ..errors import ClearSightError
+from ..settings import SETTINGS, Settings
+from .common import each_image, emit_error, engine_for
 
 
 def _describe_face(i: int, face: dict[str, Any], width: int, height: int) -> str:
@@ -37,7 +29,7 @@ def _describe_face(i: int, face: dict[str, Any], width: int, height: int) -> str
 def cmd_detect(args: argparse.Namespace) -> int:
     from .drawing import draw_faces
 
-    engine = _engine(args)
+    engine = engine_for(args)
 
     def human(image: str, result: dict[str, Any]) -> None:
         img = engine.decode(image)
@@ -51,7 +43,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     try:
         result = engine.compare_faces(args.source, args.target, similarity_threshold=args.threshold)
     except ClearSightError as exc:
@@ -74,14 +66,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
-    from .evaluation import lfw
+    from ..evaluation import lfw
 
-    engine = _engine(args)
+    engine = engine_for(args)
     root = Path(args.lfw_dir) if args.lfw_dir else Path(engine.settings.data) / "lfw"
     pairs_file = Path(args.pairs) if args.pairs else root / "pairs.txt"
     try:
         if not (root / "images").is_dir():
-            from .errors import InvalidParameterException
+            from ..errors import InvalidParameterException
 
             raise InvalidParameterException(
                 f"{root} has no images/ folder: pass --data DIR (the LFW folder holding images/)"
@@ -110,15 +102,15 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.target == "lfw":
         return cmd_eval_lfw(args)
-    from .cli_accountability import cmd_eval_dir
+    from .accountability import cmd_eval_dir
 
     args.dir = args.target
     return cmd_eval_dir(args)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models.prepare import prepare
-    from .models.registry import CARDS
+    from ..models.prepare import prepare
+    from ..models.registry import CARDS
 
     settings = Settings.load()
     if args.action == "prepare":
@@ -138,7 +130,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_settings(args: argparse.Namespace) -> int:
     if args.markdown:
-        from .settings import markdown_table
+        from ..settings import markdown_table
 
         print(markdown_table(), end="")
         return 0
@@ -190,13 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="prepare again even if present")
     p.set_defaults(func=cmd_models)
 
-    from . import cli_accountability, cli_collections, cli_images, cli_server, cli_storage
+    from . import accountability, collections, images, server, storage
 
-    cli_collections.register(sub)
-    cli_server.register(sub)
-    cli_accountability.register(sub)
-    cli_images.register(sub)
-    cli_storage.register(sub)
+    for group in (collections, server, accountability, images, storage):
+        group.register(sub)
 
     p = sub.add_parser("settings", help="show every setting, its environment variable and value")
     p.add_argument("--markdown", action="store_true", help="print docs/settings.md")
@@ -215,5 +204,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,15 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .engine import Engine
-from .errors import ClearSightError, InvalidParameterException
-from .settings import Settings
+from ..errors import ClearSightError, InvalidParameterException
+from .common import engine_for, paginate
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
-def _engine(args: argparse.Namespace) -> Engine:
-    return Engine(Settings.load(data_dir=args.data_dir))
 
 
 def _print(args: argparse.Namespace, result: dict[str, Any], human: Callable[[dict[str, Any]], object]) -> None:
@@ -40,26 +37,18 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 # --- collection ---------------------------------------------------------------------------------
 def cmd_collection(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     c = engine.collections
     if args.action == "list":
-        ids: list[str] = []
-        versions: list[str] = []
-        token = None
-        while True:
-            page = c.list_collections(next_token=token)
-            ids += page["CollectionIds"]
-            versions += page["FaceModelVersions"]
-            token = page.get("NextToken")
-            if not token:
-                break
-        result = {"CollectionIds": ids, "FaceModelVersions": versions}
+        ids = list(paginate(c.list_collections, "CollectionIds"))
+        result = {"CollectionIds": ids, "FaceModelVersions": [c.describe_collection(collection_id=i)["FaceModelVersion"]
+                                                              for i in ids]}
         _print(args, result, lambda r: [print(i) for i in r["CollectionIds"]])
         return 0
     if not args.id:
         raise InvalidParameterException(f"`clearsight collection {args.action}` needs a collection id")
     if args.action == "policy":
-        from .cli_accountability import cmd_policy
+        from .accountability import cmd_policy
 
         args.collection = args.id
         return cmd_policy(args)
@@ -97,7 +86,7 @@ def external_id(path: Path, mode: str | None) -> str | None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     c = engine.collections
     c.describe_collection(collection_id=args.collection)  # fail early on a missing collection
     files = list(iter_images(args.paths))
@@ -149,7 +138,7 @@ def _human_matches(r: dict[str, Any]) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     r = engine.collections.search_faces_by_image(collection_id=args.collection, image=args.image,
                                                  face_match_threshold=args.threshold, max_faces=args.max_faces)
     _print(args, r, _human_matches)
@@ -158,19 +147,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 # --- faces --------------------------------------------------------------------------------------
 def cmd_faces(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     c = engine.collections
     if args.action == "list":
-        faces: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = c.list_faces(collection_id=args.collection, next_token=token, user_id=args.user_id,
-                                max_results=4096)
-            faces += page["Faces"]
-            token = page.get("NextToken")
-            if not token or (args.limit and len(faces) >= args.limit):
-                break
-        faces = faces[: args.limit] if args.limit else faces
+        faces = list(paginate(c.list_faces, "Faces", limit=args.limit or None, collection_id=args.collection,
+                              user_id=args.user_id, max_results=4096))
         result = {"Faces": faces, "FaceModelVersion": engine.model_version}
         _print(args, result, lambda r: [print(f"{f['FaceId']}  {f.get('ExternalImageId', '')}  "
                                               f"{f.get('UserId', '')}") for f in r["Faces"]])
@@ -186,7 +167,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
 
 # --- users --------------------------------------------------------------------------------------
 def cmd_users(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     u = engine.users
     cid = args.collection
     if args.action == "create":
@@ -221,7 +202,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("collection", help="create, list, describe or delete face collections")
     p.add_argument("action", choices=["create", "list", "describe", "delete", "policy"])
     p.add_argument("id", nargs="?", metavar="ID")
-    from .cli_accountability import add_policy_options
+    from .accountability import add_policy_options
 
     add_policy_options(p)
     _common(p)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings
+from ..settings import Settings
 
 log = logging.getLogger("clearsight.server")
 
@@ -23,15 +23,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .engine import Engine
-    from .server.app import create_app
-    from .server.keys import KeyStore
-    from .server.limits import protocol_class, raise_fd_limit
+    from ..engine import Engine
+    from ..server.app import create_app
+    from ..server.keys import KeyStore
+    from ..server.limits import protocol_class, raise_fd_limit
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     settings = _settings(args)
     data_dir = Path(settings.data_dir)
-    from .datadir import open_for_serving
+    from ..datadir import open_for_serving
 
     open_for_serving(data_dir, integrity_check=settings.integrity_check)  # 0700, one server, database checked
     keys = KeyStore(data_dir)
@@ -84,14 +84,14 @@ def _show_admin_key(data_dir: Path, key_id: str, secret: str, url: str) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from .server.keys import KeyStore
+    from ..server.keys import KeyStore
 
     keys = KeyStore(Path(_settings(args).data_dir))
     if args.action == "create":
         if not args.name:
             print("error: keys create needs --name", file=sys.stderr)
             return 2
-        from .policy.scopes import parse_scopes
+        from ..policy.scopes import parse_scopes
 
         key_id, secret = keys.create(args.name, scopes=parse_scopes(args.scope), collections=args.collections,
                                      purpose=args.purpose)

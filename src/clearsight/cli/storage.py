@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .collections.store import Store
-from .datadir import check_database, secure
-from .errors import InvalidParameterException
-from .settings import Settings
+from ..collections.store import Store
+from ..datadir import check_database, secure
+from ..errors import InvalidParameterException
+from ..settings import Settings
 
 KEY_FILES = ("master.key", "token.key", "audit.key")
 
@@ -78,7 +78,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_erasure(args: argparse.Namespace) -> int:
-    from .engine import Engine
+    from ..engine import Engine
 
     engine = Engine(Settings.load(data_dir=args.data_dir))
     receipt = engine.collections.erasure_receipt(args.receipt_id)

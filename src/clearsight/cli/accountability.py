@@ -8,14 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .engine import Engine
-from .errors import InvalidParameterException
-from .policy.audit import AuditLog, VerifyResult, checkpoint_file
-from .settings import Settings
-
-
-def _engine(args: argparse.Namespace) -> Engine:
-    return Engine(Settings.load(data_dir=args.data_dir))
+from ..errors import InvalidParameterException
+from ..policy.audit import AuditLog, VerifyResult, checkpoint_file
+from .common import engine_for
 
 
 def _since(text: str | None) -> float | None:
@@ -39,7 +34,7 @@ def _verify_out(result: VerifyResult, audit: AuditLog) -> dict[str, Any]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    audit = _engine(args).collections.audit
+    audit = engine_for(args).collections.audit
     if args.action == "verify":
         checkpoints = [checkpoint_file(path) for path in args.checkpoint or []]
         result = audit.verify(checkpoints=checkpoints)
@@ -77,7 +72,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    c = _engine(args).collections
+    c = engine_for(args).collections
     changes = {"min_threshold": args.min_threshold, "require_purpose": True if args.require_purpose else None,
                "retention_days": args.retention_days, "max_results": args.max_results,
                "store_images": None}
@@ -96,7 +91,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     purged = engine.collections.purge_expired()
     engine.collections.complete_erasure()
     out = {"PurgedExpiredFaces": {k: len(v) for k, v in purged.items()}, "ErasureComplete": True}
@@ -105,9 +100,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_dir(args: argparse.Namespace) -> int:
-    from .evaluation.report import run_report
+    from ..evaluation.report import run_report
 
-    engine = _engine(args)
+    engine = engine_for(args)
     summary = run_report(engine, Path(args.dir), out=Path(args.out), groups_csv=Path(args.groups) if args.groups
                          else None, max_per_person=args.max_per_person, quiet=args.json)
     print(json.dumps(summary) if args.json else (Path(args.out) / "report.md").read_text())

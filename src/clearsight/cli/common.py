@@ -1,15 +1,26 @@
-"""What every image command shares: errors printed one way, and the per-image loop."""
+"""What every command shares: the Engine it builds, errors printed one way, the per-image loop."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import ClearSightError
+from ..errors import ClearSightError
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+
+def engine_for(args: argparse.Namespace) -> Engine:
+    """The Engine every command builds: the settings, with --data-dir when the command has one."""
+    from ..engine import Engine
+    from ..settings import Settings
+
+    return Engine(Settings.load(data_dir=getattr(args, "data_dir", None)))
 
 
 def emit_error(exc: ClearSightError, image: str | None, as_json: bool) -> None:
@@ -51,3 +62,20 @@ def each_image(
         if out is not None:
             print(f"  drawn to {out}")
     return status
+
+
+def paginate(call: Callable[..., dict[str, Any]], key: str, *, limit: int | None = None, **kwargs: Any
+             ) -> Iterator[Any]:
+    """Every item under ``key`` of a paged listing (ListCollections, ListFaces, ListUsers...),
+    following NextToken; at most ``limit`` items when given."""
+    token, n = None, 0
+    while True:
+        page = call(next_token=token, **kwargs)
+        for item in page[key]:
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield item
+        token = page.get("NextToken")
+        if not token:
+            return

@@ -76,6 +76,13 @@ class ConflictException(ResourceAlreadyExistsException):
     http_status = 400
 
 
+class IdempotentParameterMismatchException(ClearSightError):
+    """A ClientRequestToken was used before with other parameters for the same operation."""
+
+    code = "IdempotentParameterMismatchException"
+    http_status = 400
+
+
 class InvalidPaginationTokenException(ClearSightError):
     """A NextToken was not issued by this server for this listing."""
 

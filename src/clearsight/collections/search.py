@@ -13,8 +13,8 @@ from ..images import DecodedImage, ImageInput
 from ..policy.audit import AuditRecord
 from ..policy.context import current
 from ..policy.policies import enforce
+from ..storage.base import Hit
 from . import quality, validation
-from .index import Hit
 
 if TYPE_CHECKING:
     import threading
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
     from ..faces import Face
     from ..policy.audit import AuditLog
     from ..policy.policies import CollectionPolicy
-    from .index import ExactIndex, ScanIndex
-    from .store import Store
+    from ..storage.base import Store, VectorIndex
 
 EXTENSION = "ClearSightAccountability"
 
@@ -54,8 +53,8 @@ class SearchOps:
         audit: AuditLog
         _lock: threading.RLock
 
-        def index(self, collection_id: str) -> ExactIndex | ScanIndex: ...
-        def current_index(self, collection_id: str) -> ExactIndex | ScanIndex: ...
+        def index(self, collection_id: str) -> VectorIndex: ...
+        def current_index(self, collection_id: str) -> VectorIndex: ...
         def policy(self, collection_id: str) -> CollectionPolicy: ...
         def _collection_model(self, collection_id: str) -> str: ...
         def audited(self, rec: AuditRecord, run: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...

@@ -20,8 +20,8 @@ from ..images import ImageInput
 from ..policy.audit import AuditRecord
 from ..policy.context import current
 from ..policy.policies import enforce
+from ..storage.base import Hit
 from . import validation
-from .index import Hit
 from .service import Collections
 
 MAX_FACES_PER_USER = 100

@@ -63,7 +63,7 @@ HASHED_PREFIX = "~"  # not a collection id character: a hashed name never equals
 
 def snapshot_name(collection_id: str) -> str:
     """The snapshot's file name: ``<id>.idx`` for ids of up to 64 safe characters, else
-    ``~<32 hex of sha256(id)>.idx`` (38 bytes whatever the id; the header names the collection)."""
+    ``~<32 hex of sha256(id)>.idx`` (37 bytes whatever the id; the header names the collection)."""
     if PLAIN_NAME.fullmatch(collection_id):
         return f"{collection_id}.idx"
     return f"{HASHED_PREFIX}{hashlib.sha256(collection_id.encode()).hexdigest()[:32]}.idx"

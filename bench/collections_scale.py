@@ -27,9 +27,9 @@ from _report import ROOT, machine, table, write_section
 
 sys.path.insert(0, str(ROOT / "src"))
 from clearsight import Engine
-from clearsight.collections.index import ScanIndex
 from clearsight.collections.service import Collections
-from clearsight.collections.store import NewFace
+from clearsight.storage.base import NewFace
+from clearsight.storage.index import ScanIndex
 
 THRESHOLDS = (80, 90, 95, 99)
 

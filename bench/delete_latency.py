@@ -29,9 +29,10 @@ BOX = {"Left": 0.1, "Top": 0.1, "Width": 0.5, "Height": 0.5}
 
 
 def fill(data_dir: Path, n: int, dimension: int) -> None:
-    from clearsight.collections.store import NewFace, Store
+    from clearsight.storage.base import NewFace
+    from clearsight.storage.sqlite import SqliteStore
 
-    store = Store(data_dir / "clearsight.db")
+    store = SqliteStore(data_dir / "clearsight.db")
     if store.collection_ids():
         store.close()
         return

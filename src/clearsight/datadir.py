@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 from pathlib import Path
 
-from .collections.store import StorageError, damaged
+from .errors import StorageError
+from .storage.sqlite.database import quick_check
 
 LOCK_NAME = "server.lock"
 
@@ -66,18 +66,8 @@ def lock_for_serving(data_dir: Path) -> None:
 def check_database(data_dir: Path) -> None:
     """``PRAGMA quick_check`` on ``<data_dir>/clearsight.db`` (if it exists); StorageError if damaged."""
     path = data_dir / "clearsight.db"
-    if not path.exists():
-        return
-    try:
-        db = sqlite3.connect(path, timeout=30)
-        try:
-            problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise damaged(path, str(exc)) from exc
-    if problems != ["ok"]:
-        raise damaged(path, "; ".join(problems[:5]))
+    if path.exists():
+        quick_check(path)
 
 
 def open_for_serving(data_dir: Path, *, integrity_check: bool = True) -> None:

@@ -154,6 +154,10 @@ class InvalidSignatureException(ClearSightError):
     http_status = 403
 
 
+class StorageError(ClearSightError):
+    """The database could not be read or written (full, damaged, locked...): nothing half-written."""
+
+
 class ModelNotAvailableError(ClearSightError):
     """A model file is missing or does not match its card (run ``clearsight models prepare``)."""
 

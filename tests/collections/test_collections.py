@@ -152,8 +152,8 @@ def test_collection_pins_its_model(engine, tmp_path: Path) -> None:  # type: ign
 def test_large_collections_switch_to_the_compressed_scan(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
 
-    from clearsight.collections.index import ScanIndex
-    from clearsight.collections.store import NewFace
+    from clearsight.storage.base import NewFace
+    from clearsight.storage.index import ScanIndex
 
     c = engine.open_collections(tmp_path)
     c.ann_threshold = 1000

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clearsight.collections.index import ExactIndex
+from clearsight.storage.index import ExactIndex
 
 
 def unit(rng: np.random.Generator, n: int, d: int = 32) -> np.ndarray:
@@ -63,7 +63,7 @@ def test_snapshot_round_trip_and_damage(tmp_path: Path) -> None:
 
 
 def test_scan_index_matches_exact_search_and_forgets_deleted(tmp_path: Path) -> None:
-    from clearsight.collections.index import ScanIndex, load_index
+    from clearsight.storage.index import ScanIndex, load_index
 
     rng = np.random.default_rng(3)
     centres = unit(rng, 300, 64)

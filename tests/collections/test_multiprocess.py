@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import clearsight
-from clearsight.collections.index import ExactIndex, load_index
+from clearsight.storage.index import ExactIndex, load_index
 
 from ..conftest import data_path
 from ..policy.test_erasure import files_containing
@@ -103,7 +103,7 @@ SAVER = r"""
 import sys
 import numpy as np
 from pathlib import Path
-from clearsight.collections.index import ExactIndex
+from clearsight.storage.index import ExactIndex
 idx = ExactIndex(64)
 rng = np.random.default_rng(int(sys.argv[2]))
 idx.add([f"{sys.argv[2]}-{i}" for i in range(3000)], rng.standard_normal((3000, 64)).astype(np.float32))
@@ -127,12 +127,13 @@ def test_two_processes_snapshotting_at_once_leave_a_whole_file(tmp_path: Path) -
 
 def test_search_catches_up_with_a_write_made_meanwhile(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The check before a search is one cheap query: a change logged by another connection is seen."""
-    from clearsight.collections.store import NewFace, Store
+    from clearsight.storage.base import NewFace
+    from clearsight.storage.sqlite import SqliteStore
 
     c = engine.open_collections(tmp_path)
     c.create_collection(collection_id="c")
     assert len(c.index("c")) == 0
-    other = Store(tmp_path / "clearsight.db")  # another process's connection
+    other = SqliteStore(tmp_path / "clearsight.db")  # another process's connection
     vec = np.zeros(engine.calibration.recipe.dimension, np.float32)
     vec[0] = 1.0
     other.add_faces("c", [NewFace("f1", "i1", None, {"Left": 0, "Top": 0, "Width": 1, "Height": 1}, 99.0, vec)])

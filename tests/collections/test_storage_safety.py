@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 
 import clearsight
-from clearsight.collections.index import MAGIC, SCAN_MAGIC, ScanIndex, load_index
 from clearsight.collections.service import Collections
-from clearsight.collections.store import NewFace, StorageError, Store
+from clearsight.errors import StorageError
+from clearsight.storage.base import NewFace, Store
+from clearsight.storage.index import MAGIC, SCAN_MAGIC, ScanIndex, load_index
+from clearsight.storage.sqlite import SqliteStore
 
 from ..conftest import data_path
 
@@ -140,7 +142,7 @@ def test_a_damaged_database_is_refused_with_recovery_steps(engine, tmp_path: Pat
 
 
 def test_reads_of_a_damaged_database_raise_storage_error(tmp_path: Path) -> None:
-    store = Store(tmp_path / "clearsight.db")
+    store = SqliteStore(tmp_path / "clearsight.db")
     store.create_collection("c", "m", 320)
     add_random(store, "c", 3000, 320)
     store.vacuum()
@@ -149,9 +151,7 @@ def test_reads_of_a_damaged_database_raise_storage_error(tmp_path: Path) -> None
     raw = bytearray(db.read_bytes())
     raw[4096:] = b"\x55" * (len(raw) - 4096)
     db.write_bytes(bytes(raw))
-    store = Store.__new__(Store)  # opened before the damage, as a running server would be
-    store.path, store.clock = db, time.time
-    store._local, store._write_lock = threading.local(), threading.Lock()
+    # `store` was opened before the damage, as a running server would be (its next read reconnects)
     with pytest.raises(StorageError, match="damaged"):
         store.collection("c")
     with pytest.raises(StorageError):
@@ -166,7 +166,7 @@ def test_backup_during_writes_and_a_restore_that_verifies(engine, collections: C
     written: list[int] = []
 
     def writer() -> None:
-        other = Store(c.store.path)
+        other = SqliteStore(c.data_dir / "clearsight.db")
         n = 0
         while not stop.is_set():
             add_random(other, "c", 50, c.calibration.recipe.dimension, seed=n)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from clearsight.collections.store import Store
 from clearsight.errors import InvalidParameterException
 from clearsight.policy.audit import GENESIS, AuditLog, AuditRecord, canonical, chain_hash
 from clearsight.settings import Settings
+from clearsight.storage.sqlite import SqliteStore
 
 
 def fill(log: AuditLog, n: int = 6) -> None:
@@ -27,7 +27,7 @@ def fill(log: AuditLog, n: int = 6) -> None:
 
 @pytest.fixture()
 def log(tmp_path: Path) -> AuditLog:
-    return AuditLog(Store(tmp_path / "clearsight.db"))
+    return AuditLog(SqliteStore(tmp_path / "clearsight.db"))
 
 
 def rows(log: AuditLog) -> list[tuple[int, str, str, str]]:
@@ -56,18 +56,18 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_key_file_is_created_0600_and_hex_key_setting_wins(tmp_path: Path) -> None:
-    log = AuditLog(Store(tmp_path / "a" / "clearsight.db"))
+    log = AuditLog(SqliteStore(tmp_path / "a" / "clearsight.db"))
     key_file = tmp_path / "a" / "audit.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and len(bytes.fromhex(key_file.read_text())) == 32
-    assert AuditLog(Store(tmp_path / "a" / "clearsight.db")).key.key_id == log.key.key_id  # reused, not replaced
+    assert AuditLog(SqliteStore(tmp_path / "a" / "clearsight.db")).key.key_id == log.key.key_id  # reused, not replaced
     hex_key = os.urandom(32).hex()
-    keyed = AuditLog(Store(tmp_path / "b" / "clearsight.db"), Settings.load(audit_key=hex_key))
+    keyed = AuditLog(SqliteStore(tmp_path / "b" / "clearsight.db"), Settings.load(audit_key=hex_key))
     assert not (tmp_path / "b" / "audit.key").exists() and keyed.key.key_id != log.key.key_id
     elsewhere = tmp_path / "keys" / "cs.key"
-    AuditLog(Store(tmp_path / "c" / "clearsight.db"), Settings.load(audit_key_file=str(elsewhere)))
+    AuditLog(SqliteStore(tmp_path / "c" / "clearsight.db"), Settings.load(audit_key_file=str(elsewhere)))
     assert elsewhere.exists() and not (tmp_path / "c" / "audit.key").exists()
     with pytest.raises(InvalidParameterException, match="at least 32 bytes"):
-        AuditLog(Store(tmp_path / "d" / "clearsight.db"), Settings.load(audit_key="abcd"))
+        AuditLog(SqliteStore(tmp_path / "d" / "clearsight.db"), Settings.load(audit_key="abcd"))
 
 
 def test_edit_and_recompute_every_later_hash_is_detected(log: AuditLog) -> None:
@@ -109,7 +109,7 @@ def test_drop_table_is_detected_by_a_plain_verify(log: AuditLog, tmp_path: Path)
     log.store.db.execute("DROP TABLE audit")
     result = log.verify()
     assert not result.ok and "dropped" in (result.problem or "")
-    reopened = AuditLog(Store(tmp_path / "clearsight.db"))  # the server restarts: an empty table again
+    reopened = AuditLog(SqliteStore(tmp_path / "clearsight.db"))  # the server restarts: an empty table again
     reopened.checkpoint_every = 0
     fill(reopened, 2)  # and keeps appending (refreshing the checkpoint is refused)
     result = reopened.verify()
@@ -151,9 +151,9 @@ def test_periodic_checkpoint_follows_the_head(log: AuditLog) -> None:
 
 
 def test_legacy_unkeyed_records_still_verify_and_stay_pinned(tmp_path: Path) -> None:
-    store = Store(tmp_path / "clearsight.db")
-    store.db.execute("CREATE TABLE audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, prev_hash TEXT NOT NULL,"
-                     " hash TEXT NOT NULL)")
+    store = SqliteStore(tmp_path / "clearsight.db")
+    store.db.execute("CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, "
+                     "prev_hash TEXT NOT NULL, hash TEXT NOT NULL)")  # migration 1 made it: the same table
     prev = GENESIS
     for seq in (1, 2, 3):  # what the unkeyed version wrote
         text = canonical({"seq": seq, "operation": "SearchFaces", "results": [{"FaceId": f"face-{seq}"}]})
@@ -192,7 +192,7 @@ def test_exported_checkpoints_through_the_cli(log: AuditLog, tmp_path: Path) -> 
     out = json.loads(cli("verify", "--checkpoint", str(edited), "--json", *data).stdout)
     assert out["Intact"] is False and "signature" in out["Problem"]
 
-    other = AuditLog(Store(tmp_path / "other" / "clearsight.db"))
+    other = AuditLog(SqliteStore(tmp_path / "other" / "clearsight.db"))
     foreign = exported.with_name("foreign.json")
     foreign.write_text(json.dumps(other.key.sign_checkpoint(seq=cp["seq"], head=cp["hash"], keyed_from=1)))
     out = json.loads(cli("verify", "--checkpoint", str(foreign), "--json", *data).stdout)

@@ -93,7 +93,7 @@ def test_failed_operations_are_recorded_as_errors(collections: Collections) -> N
 def test_an_unwritable_record_fails_the_operation(collections: Collections) -> None:
     import pytest
 
-    from clearsight.collections.store import StorageError
+    from clearsight.errors import StorageError
 
     collections.create_collection(collection_id="c")
     collections.index_faces(collection_id="c", image=fr("obama.jpg"))

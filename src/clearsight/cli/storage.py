@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..collections.store import Store
 from ..datadir import check_database, secure
 from ..errors import InvalidParameterException
 from ..settings import Settings
+from ..storage.sqlite import SqliteStore
 
 KEY_FILES = ("master.key", "token.key", "audit.key")
 
@@ -34,7 +34,7 @@ def backup(data_dir: Path, dest: Path) -> dict[str, Any]:
         raise InvalidParameterException(f"{dest} is not empty: back up into a new folder")
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(dest, 0o700)
-    store = Store(data_dir / "clearsight.db")
+    store = SqliteStore(data_dir / "clearsight.db")
     try:
         store.backup_to(dest / "clearsight.db")
     finally:

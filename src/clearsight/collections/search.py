@@ -14,7 +14,7 @@ from ..images import ImageInput
 from ..policy.audit import AuditRecord, audited, current_record
 from ..policy.context import current
 from ..policy.policies import enforce
-from .index import Hit
+from ..storage.base import Hit
 
 if TYPE_CHECKING:
     import threading
@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from ..images import DecodedImage
     from ..policy.audit import AuditLog
     from ..policy.policies import CollectionPolicy
-    from .index import ExactIndex, ScanIndex
-    from .store import Store
+    from ..storage.base import Store, VectorIndex
 
 EXTENSION = "ClearSightAccountability"
 
@@ -57,8 +56,8 @@ class SearchOps:
         audit: AuditLog
         _lock: threading.RLock
 
-        def index(self, collection_id: str) -> ExactIndex | ScanIndex: ...
-        def current_index(self, collection_id: str) -> ExactIndex | ScanIndex: ...
+        def index(self, collection_id: str) -> VectorIndex: ...
+        def current_index(self, collection_id: str) -> VectorIndex: ...
         def policy(self, collection_id: str) -> CollectionPolicy: ...
         def _collection_model(self, collection_id: str) -> str: ...
     def search_vector(self, collection_id: str, vector: np.ndarray, *, threshold: float, k: int,

@@ -27,9 +27,10 @@ from ..policy.audit import AuditLog, AuditRecord, audited, current_record
 from ..policy.context import current
 from ..policy.policies import TAG_PREFIX, CollectionPolicy
 from ..policy.scopes import may_use
-from .index import ExactIndex, ScanIndex, load_index
+from ..storage.base import FaceRow, NewFace, Store, VectorIndex
+from ..storage.index import ExactIndex, ScanIndex, load_index, snapshot_name, snapshot_path
+from ..storage.sqlite import SqliteStore, open_database
 from .search import SearchOps
-from .store import FaceRow, NewFace, Store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,20 +77,21 @@ def face_record(row: FaceRow, model_version: str) -> dict[str, Any]:
 class Collections(SearchOps):
     """Collections, faces and face search over one data directory. Built by the Engine
     (:meth:`~clearsight.engine.Engine.open_collections`), which hands it what it needs: settings,
-    the face pipeline, the calibration and the image decoder."""
+    the face pipeline, the calibration and the image decoder; ``store`` is the store of record
+    (default: SQLite in the data directory; the in-memory double and, later, PostgreSQL plug in here)."""
 
     def __init__(self, data_dir: Path, *, settings: Settings, faces: FaceAnalyzer, calibration: Calibration,
-                 decode: Callable[[ImageInput], DecodedImage]) -> None:
+                 decode: Callable[[ImageInput], DecodedImage], store: Store | None = None) -> None:
         self.settings = settings
         self.faces = faces
         self.calibration = calibration
         self.decode = decode
         self.data_dir = data_dir
         secure(data_dir)  # 0700, every file in it 0600 (a directory made by an older version too)
-        self.store = Store(data_dir / "clearsight.db")
-        self.audit = AuditLog(self.store, settings)
+        self.store: Store = store if store is not None else SqliteStore(open_database(data_dir / "clearsight.db"))
+        self.audit = AuditLog(self.store, settings, data_dir=data_dir)
         self.paginator = params.Paginator(self._secret())
-        self._indexes: dict[str, ExactIndex | ScanIndex] = {}
+        self._indexes: dict[str, VectorIndex] = {}
         self.ann_threshold = int(settings.ann_threshold)
         self.ann_candidates = int(settings.ann_candidates)
         self.erase_after = float(settings.erase_after)
@@ -117,9 +119,9 @@ class Collections(SearchOps):
 
     # --- index lifecycle ------------------------------------------------------------------
     def _index_path(self, collection_id: str) -> Path:
-        return self.data_dir / "index" / f"{collection_id}.idx"
+        return snapshot_path(self.data_dir / "index", collection_id)  # bounded: long ids are hashed
 
-    def index(self, collection_id: str) -> ExactIndex | ScanIndex:
+    def index(self, collection_id: str) -> VectorIndex:
         """The collection's index, current with the change log whoever wrote it (this process, a CLI
         command beside the server...): from memory or its snapshot, caught up; else rebuilt."""
         with self._lock:
@@ -130,7 +132,7 @@ class Collections(SearchOps):
             self._maybe_switch(collection_id)
             return self._indexes[collection_id]
 
-    def current_index(self, collection_id: str) -> ExactIndex | ScanIndex:
+    def current_index(self, collection_id: str) -> VectorIndex:
         """For searches: the loaded index if no process logged a change since it (one cheap query,
         no lock, so a snapshot or an erasure in progress does not stall searches), else caught up."""
         idx = self._indexes.get(collection_id)
@@ -139,7 +141,7 @@ class Collections(SearchOps):
         with self._lock:
             return self.index(collection_id)
 
-    def _load(self, collection_id: str) -> ExactIndex | ScanIndex:
+    def _load(self, collection_id: str) -> VectorIndex:
         row = self.store.collection(collection_id)
         idx = load_index(self._index_path(collection_id), collection_id, row.dimension,
                          max_count=self.store.faces_ever())
@@ -147,14 +149,14 @@ class Collections(SearchOps):
             return self._rebuild(collection_id)
         return idx
 
-    def _rebuild(self, collection_id: str) -> ExactIndex | ScanIndex:
+    def _rebuild(self, collection_id: str) -> VectorIndex:
         row = self.store.collection(collection_id)
         ids, mat, seq = self.store.all_vectors(collection_id)
         idx = self._new_index(row.dimension, ids, mat)
         idx.seq = seq
         return idx
 
-    def _new_index(self, dimension: int, ids: list[str], mat: np.ndarray) -> ExactIndex | ScanIndex:
+    def _new_index(self, dimension: int, ids: list[str], mat: np.ndarray) -> VectorIndex:
         """Exact search while it is fast enough; a compressed scan with exact re-scoring above
         ``ann_threshold`` faces."""
         if len(ids) >= max(self.ann_threshold, MIN_SCAN_FACES):
@@ -171,7 +173,7 @@ class Collections(SearchOps):
             self._indexes[collection_id] = ivf
             ivf.save(self._index_path(collection_id), collection_id)
 
-    def _catch_up(self, collection_id: str, idx: ExactIndex | ScanIndex) -> ExactIndex | ScanIndex:
+    def _catch_up(self, collection_id: str, idx: VectorIndex) -> VectorIndex:
         """Apply the changes logged after the index's seq (by any process). When the log was
         compacted past it (another process snapshotted), reconcile with the faces table instead;
         when the collection was dropped and maybe recreated, or the database is older than the
@@ -192,7 +194,7 @@ class Collections(SearchOps):
         idx.seq = last  # changes and last come from one state of the database
         return idx
 
-    def _reconcile(self, collection_id: str, idx: ExactIndex | ScanIndex) -> ExactIndex | ScanIndex:
+    def _reconcile(self, collection_id: str, idx: VectorIndex) -> VectorIndex:
         ids, seq = self.store.face_ids(collection_id)
         have = set(idx.ids)
         idx.remove(sorted(have - ids))
@@ -283,6 +285,7 @@ class Collections(SearchOps):
         with self._lock:
             upto = self.store.pending_erasures()
             live = set(self.store.collection_ids(limit=1_000_000))
+            keep = {snapshot_name(cid) for cid in live}
             for cid in list(self._indexes):
                 if cid not in live:
                     del self._indexes[cid]
@@ -290,7 +293,7 @@ class Collections(SearchOps):
                 self.index(cid)
             self.snapshot(compact=True)
             for path in (self.data_dir / "index").glob("*"):
-                if (path.suffix == ".idx" and path.stem in live) or _in_progress(path):
+                if path.name in keep or _in_progress(path):
                     continue
                 path.unlink(missing_ok=True)
             self.store.vacuum()
@@ -321,7 +324,7 @@ class Collections(SearchOps):
         (erase_after seconds later, coalescing deletions) and at the server's maintenance."""
         if receipt is None or self.store.erasure(receipt) is None:
             return {"Complete": True, "Note": "no face was deleted: nothing to erase"}
-        if self.store.path.stat().st_size <= int(self.settings.erase_sync_bytes):
+        if self.store.size_bytes() <= int(self.settings.erase_sync_bytes):
             try:
                 self.complete_erasure()
             except (ClearSightError, OSError):  # the deletion is committed: answer it, erase later

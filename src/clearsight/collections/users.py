@@ -21,7 +21,7 @@ from ..images import ImageInput
 from ..policy.audit import AuditRecord, audited, current_record
 from ..policy.context import current
 from ..policy.policies import enforce
-from .index import Hit
+from ..storage.base import Hit
 from .service import Collections
 
 MAX_FACES_PER_USER = 100

@@ -13,7 +13,9 @@ Records never contain images or vectors, and name faces and people only by keyed
 (:meth:`AuditLog.pseudonym`): the probe image's SHA-256, pseudonymous ids and similarities.
 Appending happens inside the operation's own database transaction where the operation writes
 (IndexFaces, deletions, associations), and before results are returned where it only reads
-(searches, CompareFaces): if the record cannot be written, the operation fails.
+(searches, CompareFaces): if the record cannot be written, the operation fails. The chain is
+computed here, the same on every backend: a backend only hands over the chain's head and appends
+rows (:class:`~clearsight.storage.base.AuditTx`, the ``audit_*`` methods of its Store).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import hmac
 import json
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,13 +33,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ..errors import AccessDeniedException, ClearSightError, InvalidParameterException
+from ..errors import AccessDeniedException, ClearSightError, InvalidParameterException, StorageError
 from .audit_key import AuditKey, canonical, legacy_chain_hash, load_key, read_checkpoint, write_atomically
 from .context import current
 
 if TYPE_CHECKING:
-    from ..collections.store import Store
     from ..settings import Settings
+    from ..storage.base import AuditTx, Store
 
 __all__ = ["GENESIS", "AuditLog", "AuditRecord", "VerifyResult", "audited", "canonical", "chain_hash",
            "current_record"]
@@ -51,14 +52,6 @@ LOOKUP = {"face_id": ("FaceId", "SearchedFaceId"), "external_image_id": ("Extern
           "user_id": ("UserId", "SearchedUserId")}
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 CHECKPOINT_SECONDS = 60.0  # the local checkpoint is refreshed at most this often, on append
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    record TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-"""
 chain_hash = legacy_chain_hash  # the unkeyed link, kept for tools that check legacy records
 
 
@@ -150,9 +143,14 @@ class _Broken(Exception):
 
 
 class AuditLog:
-    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+    def __init__(self, store: Store, settings: Settings | None = None, *, data_dir: Path | None = None) -> None:
+        """``data_dir`` holds the key file and the local checkpoint (default: the SQLite file's folder)."""
         self.store = store
-        data_dir = store.path.parent
+        if data_dir is None:
+            path = getattr(store, "path", None)
+            if path is None:
+                raise ValueError("AuditLog needs data_dir for a store without a file")
+            data_dir = Path(path).parent
         raw, created = load_key(hex_key=str(getattr(settings, "audit_key", "") or ""),
                                 key_file=str(getattr(settings, "audit_key_file", "") or ""), data_dir=data_dir)
         self.key = AuditKey(raw)
@@ -160,13 +158,11 @@ class AuditLog:
         self.checkpoint_every = CHECKPOINT_SECONDS
         self._checkpoint_lock = threading.Lock()
         self._last_checkpoint = time.monotonic()
-        with store.connection_for_schema() as db:
-            db.executescript(SCHEMA)
         if not self.checkpoint_path.exists():
             # pin where the keyed chain starts: later, a chain rewritten without the key, cut, or
             # dropped no longer matches this file (see docs/accountability.md for its limits)
-            last = store.db.execute("SELECT record FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            if created or last is None or '"chain":' not in last[0]:
+            last = store.audit_last_record()
+            if created or last is None or '"chain":' not in last:
                 self.write_checkpoint()
 
     # --- writing --------------------------------------------------------------------------
@@ -192,13 +188,13 @@ class AuditLog:
             body["detail"] = detail
         return body
 
-    def append_in(self, db: sqlite3.Connection, record: AuditRecord) -> dict[str, Any]:
-        """Append inside the caller's open write transaction."""
-        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+    def append_in(self, tx: AuditTx, record: AuditRecord) -> dict[str, Any]:
+        """Append inside the caller's open write transaction (a store write's ``audit`` hook)."""
+        head = tx.audit_head()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
         body = {"seq": seq, "chain": KEYED, **self._pseudonymise(record)}
         text = canonical(body)
-        db.execute("INSERT INTO audit VALUES (?,?,?,?)", (seq, text, prev, self.key.chain_hash(prev, text)))
+        tx.append_audit(seq, text, prev, self.key.chain_hash(prev, text))
         return body
 
     def hook(self, record: AuditRecord) -> Callable[[Any], object]:
@@ -214,8 +210,8 @@ class AuditLog:
         return hook
 
     def append(self, record: AuditRecord) -> dict[str, Any]:
-        with self.store.transaction() as db:
-            body = self.append_in(db, record)
+        with self.store.transaction() as tx:
+            body = self.append_in(tx, record)
         self.maybe_checkpoint()
         return body
 
@@ -258,15 +254,12 @@ class AuditLog:
         if cp is None or not signed or cp.get("keyed_from") is None:
             return self.verify()
         seq0, h0, keyed_from = cp["seq"], cp["hash"], cp["keyed_from"]
-        db = self.store.db
         try:
-            row = db.execute("SELECT hash FROM audit WHERE seq=?", (seq0,)).fetchone() if seq0 else (GENESIS,)
-            if row is None or row[0] != h0:
+            if (self.store.audit_hash(seq0) if seq0 else GENESIS) != h0:
                 return self.verify()
-            rows = db.execute("SELECT seq, record, prev_hash, hash FROM audit WHERE seq>? ORDER BY seq", (seq0,))
-            n, head, first_keyed, _ = self._walk(rows, {}, keyed_from,
+            n, head, first_keyed, _ = self._walk(self.store.audit_rows(after=seq0), {}, keyed_from,
                                                  start=(seq0, h0, keyed_from if keyed_from <= seq0 else None))
-        except (_Broken, sqlite3.Error):
+        except (_Broken, StorageError):
             return self.verify()  # it names the problem exactly
         return VerifyResult(True, n, head=head, keyed_from=first_keyed)
 
@@ -289,7 +282,7 @@ class AuditLog:
 
     # --- reading --------------------------------------------------------------------------
     def rows(self) -> Iterator[tuple[int, str, str, str]]:
-        yield from self.store.db.execute("SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq")
+        yield from self.store.audit_rows()
 
     def _ids(self, values: Iterable[str]) -> set[str]:
         """What a real id looks like in the records: its pseudonym, or itself in legacy records."""
@@ -349,7 +342,7 @@ class AuditLog:
         except _Broken as exc:
             return VerifyResult(False, exc.records, exc.seq, exc.problem, exc.head, checkpoints=len(cps),
                                 signed_checkpoints=signed)
-        except sqlite3.Error as exc:
+        except StorageError as exc:
             return VerifyResult(False, 0, 1, f"the audit table cannot be read ({exc}): it was dropped or damaged")
         return VerifyResult(True, n, head=head, keyed_from=first_keyed, unkeyed=unkeyed, checkpoints=len(cps),
                             signed_checkpoints=signed)

@@ -1,99 +1,38 @@
-"""SQLite storage: the source of truth for collections, faces, users and vectors.
+"""``SqliteStore``: the store of record in ``clearsight.db`` (see :class:`~..base.Store`).
 
 One file, WAL mode, ``secure_delete`` on (deleted rows are overwritten, not left in free
-pages). Writers are serialised by a lock and each public write is one transaction, so a face
-whose IndexFaces call returned is durable and a crash never leaves half a face. Readers use a
-connection per thread. The ``changes`` table is an append-only log of face additions and
-deletions that vector indexes replay to catch up: after a restart, and before every search
-when another process (a CLI command beside the server) wrote.
+pages), owned by a :class:`~.database.Database` (connections, the single writer, migrations,
+error translation). Each public write is one transaction, so a face whose IndexFaces call
+returned is durable and a crash never leaves half a face; the write's audit record is appended
+in that transaction (the ``audit`` hooks get a :class:`SqliteTx`). The ``changes`` table is an
+append-only log of face additions and deletions that vector indexes replay to catch up: after a
+restart, and before every search when another process (a CLI command beside the server) wrote.
 
 Erasure leaves no identifier behind: deleting faces drops the ``sources`` rows of images that
 have no face left; the change-log rows are dropped once every index has applied them; VACUUM
 rewrites the file. The ``erasures`` table holds receipts (an id, when it was requested, when
 it completed, how many faces), never a face id. Faces past their collection's retention period
 are hidden from every listing at query time (``clock`` decides what "now" is), whether or not
-they were purged yet. The file is created 0600 (SQLite gives its -wal and -shm the same mode);
-SQLite errors, corruption included, become :class:`StorageError`.
-
-This module is the storage interface; a server database can implement the same methods.
+they were purged yet.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ClearSightError, ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException
+from ...errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException
+from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace
+from .database import Database
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS collections (
-    collection_id TEXT PRIMARY KEY,
-    face_model TEXT NOT NULL,
-    dimension INTEGER NOT NULL,
-    created REAL NOT NULL,
-    tags TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS faces (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    face_id TEXT NOT NULL UNIQUE,
-    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
-    image_id TEXT NOT NULL,
-    external_image_id TEXT,
-    bbox TEXT NOT NULL,
-    confidence REAL NOT NULL,
-    user_id TEXT,
-    created REAL NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection_id, face_id);
-CREATE INDEX IF NOT EXISTS faces_by_user ON faces(collection_id, user_id);
-CREATE TABLE IF NOT EXISTS users (
-    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
-    user_id TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (collection_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    collection_id TEXT NOT NULL,
-    face_id TEXT NOT NULL,
-    op TEXT NOT NULL CHECK (op IN ('add', 'del'))
-);
-CREATE TABLE IF NOT EXISTS sources (
-    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
-    source TEXT NOT NULL,
-    image_id TEXT NOT NULL,
-    PRIMARY KEY (collection_id, source)
-);
-CREATE TABLE IF NOT EXISTS policies (
-    collection_id TEXT PRIMARY KEY REFERENCES collections(collection_id) ON DELETE CASCADE,
-    policy TEXT NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS erasures (
-    receipt_id TEXT PRIMARY KEY,
-    operation TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
-    faces INTEGER NOT NULL,
-    requested REAL NOT NULL,
-    completed REAL
-);
-"""
-
-RECOVERY = ("stop every ClearSight process using it, move the damaged file (and its -wal and -shm) aside, "
-            "then restore the latest backup (`clearsight backup DEST` makes one; docs/operations.md) or salvage "
-            "what is readable with `sqlite3 clearsight.db .recover | sqlite3 recovered.db`")
+__all__ = ["SqliteStore", "SqliteTx"]
 
 # faces past their collection's retention period, given now (?1): hidden from every listing
 NOT_EXPIRED = ("NOT EXISTS (SELECT 1 FROM policies p WHERE p.collection_id = faces.collection_id AND "
@@ -101,150 +40,57 @@ NOT_EXPIRED = ("NOT EXISTS (SELECT 1 FROM policies p WHERE p.collection_id = fac
                "faces.created < ?1 - json_extract(p.policy, '$.retention_days') * 86400)")
 
 
-AuditHook = Callable[[sqlite3.Connection], object]  # appends an audit record inside a transaction
-
-
-class StorageError(ClearSightError):
-    """The database could not be read or written."""
-
-
-def damaged(path: Path, detail: str) -> StorageError:
-    return StorageError(f"the database {path} is damaged ({detail}); {RECOVERY}")
-
-
-def _translate(exc: sqlite3.Error, what: str, path: Path) -> StorageError:
-    if type(exc) is sqlite3.DatabaseError or "malformed" in str(exc) or "not a database" in str(exc):
-        return damaged(path, f"{what}: {exc}")
-    return StorageError(f"{what}: {exc}")
-
-
-@dataclass(frozen=True)
-class CollectionRow:
-    collection_id: str
-    face_model: str
-    dimension: int
-    created: float
-    tags: dict[str, str]
-
-
-@dataclass(frozen=True)
-class FaceRow:
-    face_id: str
-    collection_id: str
-    image_id: str
-    external_image_id: str | None
-    bbox: dict[str, float]
-    confidence: float
-    user_id: str | None
-    created: float
-
-
-@dataclass(frozen=True)
-class NewFace:
-    face_id: str
-    image_id: str
-    external_image_id: str | None
-    bbox: dict[str, float]
-    confidence: float
-    vector: np.ndarray
-
-
-def _write_error(exc: sqlite3.Error, path: Path) -> StorageError:
-    """A failed write transaction (rolled back: nothing of it was stored) as the error to answer."""
-    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-        return StorageError("the server's storage is full: nothing was written (reads still work); "
-                            "retry when disk space has been freed")
-    return _translate(exc, "database write failed, nothing was written", path)
-
-
 def _face(row: sqlite3.Row) -> FaceRow:
     return FaceRow(row["face_id"], row["collection_id"], row["image_id"], row["external_image_id"],
                    json.loads(row["bbox"]), row["confidence"], row["user_id"], row["created"])
 
 
-class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class SqliteTx:
+    """An open write transaction, as the audit chain sees it (:class:`~..base.AuditTx`)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def audit_head(self) -> tuple[int, str] | None:
+        row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def append_audit(self, seq: int, record: str, prev_hash: str, hash: str) -> None:
+        self.db.execute("INSERT INTO audit VALUES (?,?,?,?)", (seq, record, prev_hash, hash))
+
+
+class SqliteStore:
+    def __init__(self, database: Database | Path) -> None:
+        self.database = database if isinstance(database, Database) else Database(database)
+        self.path = self.database.path
         self.clock: Callable[[], float] = time.time  # what "now" is for retention (tests move it)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not path.exists():  # SQLite creates -wal and -shm with the main file's mode
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        with self._write_lock:
-            try:
-                self.db.executescript(SCHEMA)
-            except sqlite3.Error as exc:
-                raise _translate(exc, f"cannot initialise the database {path}", path) from exc
 
     # --- connections ----------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA secure_delete=ON")
-        except sqlite3.Error as exc:
-            raise _translate(exc, f"cannot open the database {self.path}", self.path) from exc
-        return db
-
     @property
     def db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = self._connect()
-        return db
+        """This thread's connection (raw SQL for tests and tools; the store's own SQL is below)."""
+        return self.database.connection
+
+    def _write(self) -> Any:
+        return self.database.transaction()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            db = self.db
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                yield db
-                db.execute("COMMIT")
-            except BaseException as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise _write_error(exc, self.path) from exc
-                raise
-
-    def transaction(self) -> Any:
-        """A write transaction (BEGIN IMMEDIATE ... COMMIT), serialised with every other writer."""
-        return self._write()
-
-    @contextmanager
-    def connection_for_schema(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            yield self.db
+    def transaction(self) -> Iterator[SqliteTx]:
+        """A write transaction on its own (an audit record of an operation that only reads)."""
+        with self.database.transaction() as db:
+            yield SqliteTx(db)
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        try:
-            return self.db.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise _translate(exc, "database read failed", self.path) from exc
+        return self.database.read(sql, args)
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """Several reads that see one state of the database (a read transaction)."""
-        db = self.db
-        try:
-            db.execute("BEGIN")
-            try:
-                yield db
-            finally:
-                db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise _translate(exc, "database read failed", self.path) from exc
+    def _snapshot(self) -> Any:
+        return self.database.snapshot()
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self.database.close()
+
+    def size_bytes(self) -> int:
+        return self.database.size_bytes()
 
     # --- collections ----------------------------------------------------------------------
     def create_collection(self, collection_id: str, face_model: str, dimension: int,
@@ -287,7 +133,7 @@ class Store:
             if receipt is not None:
                 self._receipt(db, receipt, "DeleteCollection", collection_id, int(n))
             if audit:
-                audit(db)
+                audit(SqliteTx(db))
         return int(n)
 
     def counts(self, collection_id: str) -> tuple[int, int]:
@@ -314,13 +160,13 @@ class Store:
             if source is not None:
                 db.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?)", (collection_id, source, image_id))
             if audit:
-                audit(db)
+                audit(SqliteTx(db))
 
     def sources(self, collection_id: str) -> set[str]:
         return {r[0] for r in self._read("SELECT source FROM sources WHERE collection_id=?", (collection_id,))}
 
     def delete_faces(self, collection_id: str, face_ids: Sequence[str], *,
-                     audit: Callable[[sqlite3.Connection, list[str]], object] | None = None,
+                     audit: DeleteAuditHook | None = None,
                      receipt: str | None = None, operation: str = "DeleteFaces") -> list[str]:
         """Delete the faces that exist; returns their ids. ``audit`` is told which, in the transaction.
         The ``sources`` rows (file paths) of images left without a face go too; ``receipt`` names
@@ -328,7 +174,7 @@ class Store:
         with self._write() as db:
             rows = [(r[0], r[1]) for r in db.execute(
                 f"SELECT face_id, image_id FROM faces WHERE collection_id=? AND face_id IN "
-                f"({','.join('?' * len(face_ids))})", (collection_id, *face_ids))] if face_ids else []
+                f"({','.join('?' * len(face_ids))}) ORDER BY face_id", (collection_id, *face_ids))] if face_ids else []
             found = [f for f, _ in rows]
             db.executemany("DELETE FROM faces WHERE face_id=?", [(f,) for f in found])
             db.executemany("INSERT INTO changes (collection_id, face_id, op) VALUES (?,?,'del')",
@@ -339,7 +185,7 @@ class Store:
             if receipt is not None and found:
                 self._receipt(db, receipt, operation, collection_id, len(found))
             if audit:
-                audit(db, found)
+                audit(SqliteTx(db), found)
         return found
 
     # --- erasure receipts -----------------------------------------------------------------
@@ -363,7 +209,8 @@ class Store:
         self.checkpoint()
 
     def expired_faces(self, collection_id: str, before: float) -> list[str]:
-        rows = self._read("SELECT face_id FROM faces WHERE collection_id=? AND created < ?", (collection_id, before))
+        rows = self._read("SELECT face_id FROM faces WHERE collection_id=? AND created < ? ORDER BY face_id",
+                          (collection_id, before))
         return [r[0] for r in rows]
 
     def policy_json(self, collection_id: str) -> str | None:
@@ -376,7 +223,7 @@ class Store:
             db.execute("INSERT INTO policies VALUES (?,?,?) ON CONFLICT(collection_id) DO UPDATE SET "
                        "policy=excluded.policy, updated=excluded.updated", (collection_id, policy, time.time()))
             if audit:
-                audit(db)
+                audit(SqliteTx(db))
 
     def faces(self, collection_id: str, *, after: str = "", limit: int = 1000, user_id: str | None = None,
               face_ids: Sequence[str] | None = None, include_expired: bool = False) -> list[FaceRow]:
@@ -482,7 +329,7 @@ class Store:
             db.execute("UPDATE faces SET user_id=NULL WHERE collection_id=? AND user_id=?", (collection_id, user_id))
             db.execute("DELETE FROM users WHERE collection_id=? AND user_id=?", (collection_id, user_id))
             if audit:
-                audit(db)
+                audit(SqliteTx(db))
 
     def users(self, collection_id: str, *, after: str = "", limit: int = 1000) -> list[str]:
         rows = self._read("SELECT user_id FROM users WHERE collection_id=? AND user_id > ? ORDER BY user_id LIMIT ?",
@@ -498,7 +345,7 @@ class Store:
             db.executemany("UPDATE faces SET user_id=? WHERE collection_id=? AND face_id=?",
                            [(user_id, collection_id, f) for f in face_ids])
             if audit:
-                audit(db)
+                audit(SqliteTx(db))
 
     @staticmethod
     def _require_collection(db: sqlite3.Connection, collection_id: str) -> None:
@@ -521,30 +368,47 @@ class Store:
 
     def vacuum(self) -> None:
         """Rewrite the file and truncate the WAL so deleted vectors leave no bytes behind."""
-        with self._write_lock:
-            try:
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                self.db.execute("VACUUM")
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:
-                raise _translate(exc, "vacuum failed", self.path) from exc
+        self.database.vacuum()
 
     def checkpoint(self) -> None:
-        with self._write_lock:
-            try:
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:
-                raise _translate(exc, "checkpoint failed", self.path) from exc
+        self.database.checkpoint()
 
     def backup_to(self, dest: Path) -> None:
-        """A consistent copy of the database at ``dest`` (created 0600) with SQLite's online backup
-        API: safe while this and other processes write."""
-        os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        try:
-            target = sqlite3.connect(dest)
-            try:
-                self.db.backup(target)
-            finally:
-                target.close()
-        except sqlite3.Error as exc:
-            raise _translate(exc, f"backup to {dest} failed", self.path) from exc
+        """A consistent copy of the database at ``dest`` (SQLite's online backup API)."""
+        self.database.backup_to(dest)
+
+    # --- the audit chain's rows -------------------------------------------------------------
+    def audit_rows(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:
+        with self.database.errors("audit read failed"):
+            for r in self.db.execute("SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq",
+                                     (after,)):
+                yield int(r[0]), r[1], r[2], r[3]
+
+    def audit_hash(self, seq: int) -> str | None:
+        rows = self._read("SELECT hash FROM audit WHERE seq=?", (seq,))
+        return str(rows[0][0]) if rows else None
+
+    def audit_last_record(self) -> str | None:
+        rows = self._read("SELECT record FROM audit ORDER BY seq DESC LIMIT 1")
+        return str(rows[0][0]) if rows else None
+
+    # --- request tokens ---------------------------------------------------------------------
+    def recall_token(self, access_key_id: str, operation: str, token: str) -> tuple[str, str] | None:
+        """What a request with this ClientRequestToken stored: (params_sha256, response JSON), or
+        None when the token is unknown or older than TOKEN_TTL."""
+        rows = self._read("SELECT params_sha256, response FROM request_tokens WHERE access_key_id=? AND operation=? "
+                          "AND token=? AND created >= ?", (access_key_id, operation, token, self.clock() - TOKEN_TTL))
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def remember_token(self, access_key_id: str, operation: str, token: str, params_sha256: str,
+                       response: str) -> tuple[str, str]:
+        """Store a token's request digest and response unless a live one exists (then the first
+        request's stays); expired tokens are dropped. Returns what is stored now."""
+        now = self.clock()
+        with self._write() as db:
+            db.execute("DELETE FROM request_tokens WHERE created < ?", (now - TOKEN_TTL,))
+            db.execute("INSERT OR IGNORE INTO request_tokens VALUES (?,?,?,?,?,?)",
+                       (access_key_id, operation, token, params_sha256, response, now))
+            row = db.execute("SELECT params_sha256, response FROM request_tokens WHERE access_key_id=? AND "
+                             "operation=? AND token=?", (access_key_id, operation, token)).fetchone()
+        return str(row[0]), str(row[1])

@@ -1,0 +1,182 @@
+"""The storage seam: what collections/, policy/ and server/ need from a backend, and nothing else.
+
+A :class:`Store` is the source of truth: collections, faces and their vectors, users, the
+``sources`` of a folder index, policies, erasure receipts, the audit chain's rows, the change log
+that vector indexes replay, and the request tokens that make retried writes idempotent. A
+:class:`VectorIndex` is derived from the change log and can always be rebuilt from the store.
+
+Every write is one transaction. Write methods take an ``audit`` hook, called inside that
+transaction with an :class:`AuditTx`: the audit record it appends commits with the write, or
+neither does (a failing hook rolls the write back). The chain itself (keys, pseudonyms, links,
+checkpoints) is computed by :mod:`clearsight.policy.audit`, which only reads the chain's head
+and appends rows through this interface, so it is the same on every backend.
+
+Backends: :class:`~clearsight.storage.sqlite.SqliteStore` (the embedded default) and
+:class:`~clearsight.storage.memory.MemoryStore` (a public in-memory double with the same
+answers, checked by ``tests/storage/test_congruence.py``, which a new backend joins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["TOKEN_TTL", "AuditHook", "AuditTx", "CollectionRow", "DeleteAuditHook", "FaceRow", "Hit", "NewFace",
+           "Store", "VectorIndex", "retention_days"]
+
+TOKEN_TTL = 24 * 3600.0  # a ClientRequestToken is remembered this long (seconds)
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    collection_id: str
+    face_model: str
+    dimension: int
+    created: float
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    face_id: str
+    collection_id: str
+    image_id: str
+    external_image_id: str | None
+    bbox: dict[str, float]
+    confidence: float
+    user_id: str | None
+    created: float
+
+
+@dataclass(frozen=True)
+class NewFace:
+    face_id: str
+    image_id: str
+    external_image_id: str | None
+    bbox: dict[str, float]
+    confidence: float
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Hit:
+    face_id: str
+    score: float
+
+
+class AuditTx(Protocol):
+    """The audit chain's view of an open write transaction."""
+
+    def audit_head(self) -> tuple[int, str] | None:
+        """(seq, hash) of the last audit row, or None for an empty chain."""
+
+    def append_audit(self, seq: int, record: str, prev_hash: str, hash: str) -> None:
+        """Append one row (its canonical JSON, the previous row's hash and its own)."""
+
+
+AuditHook = Callable[[AuditTx], object]  # appends an audit record inside the write's transaction
+DeleteAuditHook = Callable[[AuditTx, list[str]], object]  # ... told which faces were deleted
+
+
+def retention_days(policy_json: str | None) -> float:
+    """A stored policy's retention period in days (0: none), as every backend reads it."""
+    import json
+
+    if not policy_json:
+        return 0.0
+    value = json.loads(policy_json).get("retention_days")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+class Store(Protocol):
+    """The store of record. Ordering: collections, faces and users by id (code-point order); the
+    change log by seq (never reused, even after compaction). Errors: ResourceNotFoundException for
+    a missing collection or user, ResourceAlreadyExistsException for an existing collection,
+    ConflictException for an existing user, StorageError when the backend fails."""
+
+    clock: Callable[[], float]  # what "now" is for retention and token expiry (tests move it)
+
+    def close(self) -> None: ...
+    def transaction(self) -> AbstractContextManager[AuditTx]: ...
+    def size_bytes(self) -> int: ...
+
+    # collections
+    def create_collection(self, collection_id: str, face_model: str, dimension: int,
+                          tags: dict[str, str] | None = None) -> CollectionRow: ...
+    def collection(self, collection_id: str) -> CollectionRow: ...
+    def collection_ids(self, after: str = "", limit: int = 1000) -> list[str]: ...
+    def delete_collection(self, collection_id: str, *, audit: AuditHook | None = None,
+                          receipt: str | None = None) -> int: ...
+    def counts(self, collection_id: str) -> tuple[int, int]: ...
+
+    # faces
+    def add_faces(self, collection_id: str, faces: Sequence[NewFace], *, source: str | None = None,
+                  image_id: str = "", audit: AuditHook | None = None) -> None: ...
+    def sources(self, collection_id: str) -> set[str]: ...
+    def delete_faces(self, collection_id: str, face_ids: Sequence[str], *, audit: DeleteAuditHook | None = None,
+                     receipt: str | None = None, operation: str = "DeleteFaces") -> list[str]: ...
+    def faces(self, collection_id: str, *, after: str = "", limit: int = 1000, user_id: str | None = None,
+              face_ids: Sequence[str] | None = None, include_expired: bool = False) -> list[FaceRow]: ...
+    def expired_faces(self, collection_id: str, before: float) -> list[str]: ...
+    def expired_among(self, collection_id: str, face_ids: Sequence[str]) -> set[str]: ...
+    def face_vectors(self, collection_id: str, face_ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+    def all_vectors(self, collection_id: str) -> tuple[list[str], np.ndarray, int]: ...
+
+    # policies
+    def policy_json(self, collection_id: str) -> str | None: ...
+    def set_policy_json(self, collection_id: str, policy: str, *, audit: AuditHook | None = None) -> None: ...
+    def has_retention(self, collection_id: str) -> bool: ...
+
+    # users
+    def create_user(self, collection_id: str, user_id: str) -> None: ...
+    def delete_user(self, collection_id: str, user_id: str, *, audit: AuditHook | None = None) -> None: ...
+    def users(self, collection_id: str, *, after: str = "", limit: int = 1000) -> list[str]: ...
+    def user_exists(self, collection_id: str, user_id: str) -> bool: ...
+    def set_face_users(self, collection_id: str, face_ids: Sequence[str], user_id: str | None, *,
+                       audit: AuditHook | None = None) -> None: ...
+
+    # change log (what vector indexes replay)
+    def changes_since(self, seq: int) -> list[tuple[int, str, str, str]]: ...
+    def log_after(self, seq: int, collection_id: str) -> tuple[list[tuple[int, str, str]], int, int]: ...
+    def face_ids(self, collection_id: str) -> tuple[set[str], int]: ...
+    def faces_ever(self) -> int: ...
+    def last_change(self) -> int: ...
+    def compacted_upto(self) -> int: ...
+    def compact_changes(self, upto: int) -> None: ...
+
+    # erasure
+    def erasure(self, receipt_id: str) -> dict[str, Any] | None: ...
+    def pending_erasures(self) -> int: ...
+    def complete_erasures(self, upto: int, when: float) -> None: ...
+    def vacuum(self) -> None: ...
+    def checkpoint(self) -> None: ...
+
+    # the audit chain's rows (seq, record, prev_hash, hash)
+    def audit_rows(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]: ...
+    def audit_hash(self, seq: int) -> str | None: ...
+    def audit_last_record(self) -> str | None: ...
+
+    # ClientRequestToken idempotency (remembered TOKEN_TTL seconds)
+    def recall_token(self, access_key_id: str, operation: str, token: str) -> tuple[str, str] | None: ...
+    def remember_token(self, access_key_id: str, operation: str, token: str, params_sha256: str,
+                       response: str) -> tuple[str, str]: ...
+
+
+class VectorIndex(Protocol):
+    """A collection's vectors for search, current to change ``seq`` of the store's log."""
+
+    seq: int
+
+    def __len__(self) -> int: ...
+    def __contains__(self, face_id: object) -> bool: ...
+    @property
+    def ids(self) -> list[str]: ...
+    def add(self, ids: list[str], vectors: np.ndarray) -> None: ...
+    def remove(self, ids: list[str]) -> None: ...
+    def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]: ...
+    def save(self, path: Path, collection_id: str) -> None: ...

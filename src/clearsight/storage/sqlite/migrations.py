@@ -1,0 +1,122 @@
+"""The schema of ``clearsight.db`` as numbered migrations (``PRAGMA user_version`` is the number
+applied).
+
+Migration 1 is the schema every data directory had before migrations were numbered (the store's,
+the audit chain's and the access keys' tables), written exactly as it was, ``CREATE ... IF NOT
+EXISTS``, so an existing database opens unchanged. Migrations made only of ``IF NOT EXISTS``
+statements are marked ``reapply``: they run again at every open, as the schema script always did,
+so a dropped table (the audit table, say) is recreated and tampering shows in ``audit verify``
+instead of failing every write. A new migration is appended with the next number and never
+edited once released. Statements run one by one inside the migrating transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+    reapply: bool = False  # idempotent (IF NOT EXISTS only): run at every open
+
+
+STORE = (
+    """CREATE TABLE IF NOT EXISTS collections (
+    collection_id TEXT PRIMARY KEY,
+    face_model TEXT NOT NULL,
+    dimension INTEGER NOT NULL,
+    created REAL NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}'
+)""",
+    """CREATE TABLE IF NOT EXISTS faces (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    face_id TEXT NOT NULL UNIQUE,
+    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+    image_id TEXT NOT NULL,
+    external_image_id TEXT,
+    bbox TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    user_id TEXT,
+    created REAL NOT NULL,
+    vector BLOB NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection_id, face_id)",
+    "CREATE INDEX IF NOT EXISTS faces_by_user ON faces(collection_id, user_id)",
+    """CREATE TABLE IF NOT EXISTS users (
+    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (collection_id, user_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_id TEXT NOT NULL,
+    face_id TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('add', 'del'))
+)""",
+    """CREATE TABLE IF NOT EXISTS sources (
+    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    PRIMARY KEY (collection_id, source)
+)""",
+    """CREATE TABLE IF NOT EXISTS policies (
+    collection_id TEXT PRIMARY KEY REFERENCES collections(collection_id) ON DELETE CASCADE,
+    policy TEXT NOT NULL,
+    updated REAL NOT NULL
+)""",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS erasures (
+    receipt_id TEXT PRIMARY KEY,
+    operation TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    faces INTEGER NOT NULL,
+    requested REAL NOT NULL,
+    completed REAL
+)""",
+)
+
+AUDIT = (
+    """CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    record TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+)""",
+)
+
+KEYS = (
+    """CREATE TABLE IF NOT EXISTS access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created REAL NOT NULL,
+    revoked REAL,
+    admin INTEGER NOT NULL DEFAULT 0,
+    scopes TEXT NOT NULL DEFAULT 'detect,compare,search',
+    collections TEXT NOT NULL DEFAULT '*',
+    purpose TEXT
+)""",
+)
+
+REQUEST_TOKENS = (
+    """CREATE TABLE IF NOT EXISTS request_tokens (
+    access_key_id TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    token TEXT NOT NULL,
+    params_sha256 TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (access_key_id, operation, token)
+)""",
+    "CREATE INDEX IF NOT EXISTS request_tokens_by_created ON request_tokens(created)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "store, audit and access keys (the schema before numbered migrations)", STORE + AUDIT + KEYS,
+              reapply=True),
+    Migration(2, "request tokens (ClientRequestToken idempotency)", REQUEST_TOKENS, reapply=True),
+)

@@ -31,6 +31,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py  # the layer rule of DESIGN.md
 
 typecheck: install
 	$(BIN)/mypy

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .collections.users import Users
     from .labels import LabelAnalyzer
     from .policy.audit import AuditLog
+    from .storage.base import Store
     from .storage.objects import ObjectStore
     from .text import TextReader
 
@@ -58,6 +59,11 @@ class Engine:
 
         return Collections(data_dir, settings=self.settings, faces=self.faces, calibration=self.calibration,
                            decode=self.decode)
+
+    @cached_property
+    def store(self) -> Store:
+        """The store of record (metadata, audit, change log, request tokens) of the data directory."""
+        return self.collections.store
 
     @cached_property
     def audit(self) -> AuditLog:

@@ -10,15 +10,19 @@ Rekognition model is either here or in :data:`NOT_IMPLEMENTED`.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import operator
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AccessDeniedException,
+    IdempotentParameterMismatchException,
     InvalidParameterException,
     UnknownOperationException,
     UnsupportedOperationException,
@@ -202,11 +206,41 @@ def prepare(engine: Engine, caller: Caller, name: str, params: Mapping[str, Any]
     if unsupported:
         raise InvalidParameterException(f"ClearSight's {name} does not support {', '.join(unsupported)}")
 
+    token = params.get("ClientRequestToken")
+
     def call() -> dict[str, Any]:
         with acting_as(caller):
-            return dict(method(**kwargs))
+            if not token:
+                return dict(method(**kwargs))
+            return _once(engine, caller, name, str(token), params, lambda: dict(method(**kwargs)))
 
     return call
+
+
+_STRIPES = tuple(threading.Lock() for _ in range(64))  # one request per token at a time
+
+
+def _once(engine: Engine, caller: Caller, name: str, token: str, params: Mapping[str, Any],
+          run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """ClientRequestToken, as Rekognition honours it: the same token with the same parameters gets
+    the first answer again (a retry after a lost response does not fail or act twice); with other
+    parameters, IdempotentParameterMismatchException. Tokens are per access key and operation and
+    are kept 24 hours. A request that failed stored nothing: its retry runs again."""
+    others = {k: v for k, v in params.items() if k != "ClientRequestToken"}
+    digest = hashlib.sha256(json.dumps(others, sort_keys=True, default=str).encode()).hexdigest()
+    key = (caller.access_key_id, name, token)
+    store = engine.store
+    with _STRIPES[hash(key) % len(_STRIPES)]:
+        seen = store.recall_token(*key)
+        if seen is not None:
+            if seen[0] != digest:
+                raise IdempotentParameterMismatchException(
+                    f"ClientRequestToken {token!r} was used with other parameters for {name}; use a new token")
+            answer: dict[str, Any] = json.loads(seen[1])
+            return answer
+        out = run()
+        store.remember_token(*key, digest, json.dumps(out))
+        return out
 
 
 def dispatch(engine: Engine, caller: Caller, name: str, params: Mapping[str, Any]) -> dict[str, Any]:

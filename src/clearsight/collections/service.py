@@ -382,19 +382,24 @@ class Collections(SearchOps):
     def list_collections(self, *, max_results: int | None = None, next_token: str | None = None) -> dict[str, Any]:
         """The collections the caller's key may use (its collection patterns), paginated over those only."""
         limit = params.int_range("MaxResults", max_results, 0, 4096, 1000)
-        cursor = self.paginator.after("collections", next_token)
         caller = current()
-        ids: list[str] = []
-        while len(ids) <= limit:
-            batch = self.store.collection_ids(cursor, 1000)
-            if not batch:
-                break
-            ids += [c for c in batch if may_use(caller, c)]
-            cursor = batch[-1]
-        out: dict[str, Any] = {"CollectionIds": ids[:limit],
-                               "FaceModelVersions": [self.store.collection(c).face_model for c in ids[:limit]]}
-        if len(ids) > limit and limit > 0:
-            out["NextToken"] = self.paginator.token("collections", ids[limit - 1])
+
+        def visible(after: str, n: int) -> list[str]:
+            """The first ``n`` collection ids after ``after`` that the caller's key covers."""
+            ids: list[str] = []
+            while len(ids) < n:
+                batch = self.store.collection_ids(after, 1000)
+                if not batch:
+                    break
+                ids += [c for c in batch if may_use(caller, c)]
+                after = batch[-1]
+            return ids[:n]
+
+        ids, token = self.paginator.page("collections", next_token, limit, visible, lambda c: c)
+        out: dict[str, Any] = {"CollectionIds": ids,
+                               "FaceModelVersions": [self.store.collection(c).face_model for c in ids]}
+        if token is not None:
+            out["NextToken"] = token
         return out
 
     @audited("DeleteCollection")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,8 +101,17 @@ class Engine:
         with self._open_lock:
             return LabelAnalyzer.from_loader(self.models)
 
+    @cached_property
+    def executor(self) -> ThreadPoolExecutor:
+        """The one pool that runs operations (decoding and inference) off the caller's thread: the
+        server's requests, batch CLI work and, later, video jobs share it (setting ``workers``)."""
+        workers = int(self.settings.workers) or self.settings.cpu_threads
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+
     def close(self) -> None:
         """Snapshot the vector indexes and close the database (if they were opened)."""
+        if "executor" in self.__dict__:
+            self.executor.shutdown(wait=True)
         if "collections" in self.__dict__:
             self.collections.close()
 

@@ -52,6 +52,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(about 5x faster per face); empty means the default, fused. See docs/accuracy.md."),
     Setting("threads", int, 0,
             "CPU threads per inference session; 0 means one per core."),
+    Setting("workers", int, 0,
+            "Operations run at once by the engine's one inference executor (the server's requests, batch CLI "
+            "work, video jobs); 0 means one per core. `clearsight serve --workers` sets it."),
     Setting("max_image_bytes", int, 5 * 1024 * 1024,
             "Largest encoded image accepted inline (Rekognition: 5 MB for Image.Bytes)."),
     Setting("max_image_pixels", int, 40_000_000,

@@ -17,7 +17,7 @@ log = logging.getLogger("clearsight.server")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.load(data_dir=args.data_dir)
+    return Settings.load(data_dir=args.data_dir, workers=getattr(args, "workers", None))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -45,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         key_id, secret = keys.create("admin", scopes=frozenset({"admin"}))
         _show_admin_key(data_dir, key_id, secret, url)
     engine = Engine(settings)
-    app = create_app(engine, auth=not args.no_auth, workers=args.workers)
+    app = create_app(engine, auth=not args.no_auth)
     connections = int(settings.max_connections)
     fds = raise_fd_limit(max(4096, 2 * connections + 512))
     log.info("ClearSight serving %s on %s (data: %s; at most %d connections, %d file descriptors)",

@@ -1,6 +1,6 @@
 """The ASGI application: one POST route speaking AWS JSON 1.1, a health check, an access log.
 
-Inference and image decoding run in a thread pool sized to the cores (the event loop only does
+Inference and image decoding run in the engine's executor, sized to the cores (the event loop only does
 I/O); each request has a time limit; every error is an AWS JSON error body with the status
 botocore expects, never a bare 500 page.
 """
@@ -14,7 +14,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +51,14 @@ def _error(exc: ClearSightError, request_id: str) -> Response:
 class Service:
     """Everything a request needs: the engine, the operation table, keys and limits."""
 
-    def __init__(self, engine: Engine, *, auth: bool = True, workers: int | None = None) -> None:
+    def __init__(self, engine: Engine, *, auth: bool = True) -> None:
         self.engine = engine
         self.auth = auth
         s = engine.settings
         data_dir = Path(s.data_dir)
         self.keys = KeyStore(data_dir)
         self.validator = Validator()
-        self.pool = ThreadPoolExecutor(max_workers=workers or s.cpu_threads, thread_name_prefix="inference")
+        self.pool = engine.executor  # the engine's one executor
         self.max_body = int(s.max_request_bytes)
         self.timeout = float(s.request_timeout)
         self.regions = frozenset(r.strip() for r in str(s.regions).split(",") if r.strip())
@@ -171,12 +170,11 @@ class Service:
                              "operations": sorted(operations.OPERATIONS)})
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
-        self.engine.close()
+        self.engine.close()  # finishes the executor's work, snapshots the indexes
 
 
-def create_app(engine: Engine, *, auth: bool = True, workers: int | None = None) -> Starlette:
-    service = Service(engine, auth=auth, workers=workers)
+def create_app(engine: Engine, *, auth: bool = True) -> Starlette:
+    service = Service(engine, auth=auth)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -350,3 +350,19 @@ def test_a_full_disk_refuses_writes_keeps_serving_reads_and_recovers(small_disk:
         assert len(found["FaceMatches"]) == 1
         log = (data_dir / "server.log").read_text()
         assert "Traceback" not in log
+
+
+def test_health_lists_the_operation_table(server: Server) -> None:
+    from clearsight.operations import OPERATIONS
+
+    assert httpx.get(server.url + "/health").json()["operations"] == sorted(OPERATIONS)
+
+
+def test_errors_never_show_python_internals(server: Server) -> None:
+    rk = server.client()
+    for image in (b"not an image" * 20, b"\x89PNG\r\n\x1a\n" + b"\0" * 64):
+        with pytest.raises(ClientError) as exc:
+            rk.detect_faces(Image={"Bytes": image})
+        message = exc.value.response["Error"]["Message"]
+        assert exc.value.response["Error"]["Code"] == "InvalidImageFormatException"
+        assert " object at 0x" not in message and "Traceback" not in message

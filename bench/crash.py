@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -112,7 +111,7 @@ def main() -> None:
                 photos = people[(n - 1) * per_round : n * per_round]
                 stop = threading.Event()
                 delay = rnd.uniform(args.min_seconds, args.max_seconds)
-                killer = threading.Timer(delay, lambda p=proc: (os.kill(p.pid, signal.SIGKILL), stop.set()))
+                killer = threading.Timer(delay, lambda p=proc, s=stop: (os.kill(p.pid, signal.SIGKILL), s.set()))
                 killer.start()
                 acked, sent = index_until_killed(url, key, photos, args.clients, stop)
                 killer.join()

@@ -70,14 +70,14 @@ def start_server(data_dir: Path, workers: int, env: dict[str, str] | None = None
     import httpx
 
     cli = [sys.executable, "-m", "clearsight.cli"]
-    key = json.loads(subprocess.run(cli + ["keys", "create", "--name", "bench", "--scope", "admin", "--data-dir",
-                                           str(data_dir), "--json"], capture_output=True, text=True, check=True,
-                                          timeout=120).stdout)
+    key = json.loads(subprocess.run([*cli, "keys", "create", "--name", "bench", "--scope", "admin", "--data-dir",
+                                     str(data_dir), "--json"], capture_output=True, text=True, check=True,
+                                    timeout=120).stdout)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(data_dir / "server.log", "ab")  # the child keeps its own descriptor
-    proc = subprocess.Popen(cli + ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-                                   "--workers", str(workers)], stdout=log, stderr=log, env=env)
+    proc = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+                             "--workers", str(workers)], stdout=log, stderr=log, env=env)
     log.close()
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

@@ -246,6 +246,10 @@ def soak(proc: subprocess.Popen[bytes], url: str, key: dict[str, str], images: d
             "final_rss": rss_mb(proc.pid)}
 
 
+def rss_at_time(samples: list[tuple[float, float]], t: float) -> float:
+    return min(samples, key=lambda s: abs(s[0] - t))[1]
+
+
 def report(result: dict[str, Any], args: argparse.Namespace, mix: dict[str, float]) -> None:
     records, samples, elapsed = result["records"], result["samples"], result["elapsed"]
     by_op: dict[str, list[float]] = defaultdict(list)
@@ -285,7 +289,9 @@ def report(result: dict[str, Any], args: argparse.Namespace, mix: dict[str, floa
             f"text. DeleteFaces removes faces the same client indexed, so the collection stays small. Server "
             f"tracebacks in the log: {result['tracebacks']}.\n\n"
             + table(["operation", "requests", "requests/s", "p50 ms", "p99 ms", "errors"], rows)
-            + "\nServer memory:\n\n" + table(["when", "RSS MB"], rss_rows))
+            + "\nServer memory:\n\n" + table(["when", "RSS MB"], rss_rows)
+            + "\nRSS every minute (MB): " + ", ".join(f"{rss_at_time(samples, m * 60):.0f}"
+                                                     for m in range(int(samples[-1][0] // 60) + 1)) + "\n")
     print(text)
     if not args.no_write:
         write_section("soak", text)

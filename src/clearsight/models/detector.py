@@ -11,8 +11,12 @@ passes are merged with NMS.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -35,11 +39,40 @@ class Detection:
         return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
 
 
-def _raw_detect(bgr: np.ndarray) -> np.ndarray:
-    import yuface
+DETECT_BUFFER_SIZE = 0x9000  # libfacedetection's result buffer: int count, then 16 int16 per face
+_MAX_FACES = (DETECT_BUFFER_SIZE - 4) // 32
 
-    out = yuface.c_detect(np.ascontiguousarray(bgr))
-    return np.asarray(out, dtype=np.float32).reshape(-1, 16)
+
+@functools.cache
+def _facedetect_cnn() -> Any:
+    """``facedetect_cnn`` from the libfacedetection library that the yuface wheel ships.
+
+    yuface's own ``detect`` (pybind11) mallocs a 36,864-byte result buffer on every call and
+    never frees it (the returned array is a copy), so a long-running server grew by 36 KB per
+    YuNet pass without bound. We call the same C function through ctypes with a result buffer
+    we own; the numbers are the same, column for column."""
+    import yuface  # loads libfacedetection and its bundled libgomp with the wheel's rpath
+
+    lib = ctypes.CDLL(str(Path(yuface.__file__).parent / "libfacedetection.so.v0.0.3"))
+    fn = lib._Z14facedetect_cnnPhS_iii  # int* facedetect_cnn(uchar* result, uchar* bgr, int w, int h, int step)
+    fn.restype = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return fn
+
+
+def _raw_detect(bgr: np.ndarray) -> np.ndarray:
+    """YuNet on a BGR uint8 image -> (N, 16) float32 rows: score (0-100), x, y, w, h, 5 (x, y)
+    landmarks; column 15 is padding. Not thread-safe: callers hold the detector's lock."""
+    img = np.ascontiguousarray(bgr, dtype=np.uint8)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"YuNet needs an (H, W, 3) BGR image, got shape {img.shape}")
+    result = np.zeros(DETECT_BUFFER_SIZE, np.uint8)
+    h, w = img.shape[:2]
+    if _facedetect_cnn()(result.ctypes.data, img.ctypes.data, w, h, int(img.strides[0])) is None:
+        return np.zeros((0, 16), np.float32)
+    count = min(int(result[:4].view(np.int32)[0]), _MAX_FACES)
+    rows = result[4 : 4 + 32 * count].view(np.int16).reshape(count, 16)
+    return rows.astype(np.float32)
 
 
 def _to_detections(raw: np.ndarray, scale: float, dx: float, dy: float) -> list[Detection]:
@@ -50,8 +83,6 @@ def _to_detections(raw: np.ndarray, scale: float, dx: float, dy: float) -> list[
         pts = row[5:15].reshape(5, 2) / scale + np.array([dx, dy], np.float32)
         dets.append(Detection(box, float(row[0]) / 100.0, pts.astype(np.float32)))
     return dets
-
-
 
 
 def nms(dets: list[Detection], max_iou: float = 0.4) -> list[Detection]:

@@ -26,7 +26,7 @@ import pytest
 from clearsight.collections.service import Collections
 from clearsight.collections.users import Users
 from clearsight.errors import ClearSightError
-from clearsight.faces import Face
+from clearsight.faces import Face, Probe
 from clearsight.policy.context import Caller, acting_as
 from clearsight.settings import Settings
 from clearsight.storage.base import Store
@@ -60,6 +60,10 @@ class FixedFaces:
 
     def embed(self, rgb: Any, faces: list[Face]) -> None:
         pass
+
+    def probe(self, img: Any, quality_filter: str | None, *, what: str = "image", others: bool = True) -> Probe:
+        faces = self.detect(img.rgb)
+        return Probe(faces[0], self.face_detail(img.rgb, faces[0], "DEFAULT"), faces[1:] if others else [])
 
 
 class FixedEngine:

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..geometry import iou
+from .. import geometry
 from . import runtime as _runtime  # noqa: F401  (sets OMP_WAIT_POLICY before yuface loads)
 
 
@@ -86,11 +86,8 @@ def _to_detections(raw: np.ndarray, scale: float, dx: float, dy: float) -> list[
 
 
 def nms(dets: list[Detection], max_iou: float = 0.4) -> list[Detection]:
-    kept: list[Detection] = []
-    for d in sorted(dets, key=lambda d: -d.score):
-        if all(iou(d.box, k.box) < max_iou for k in kept):
-            kept.append(d)
-    return kept
+    """The detections geometry.nms keeps, best first."""
+    return [dets[i] for i in geometry.nms([d.box for d in dets], [d.score for d in dets], max_iou)]
 
 
 ROTATIONS = {  # clockwise angle -> cv2 rotate code

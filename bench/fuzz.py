@@ -29,7 +29,6 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data"))
@@ -546,34 +548,9 @@ def seed_collection(url: str, key_id: str, secret: str) -> None:
     httpx.post(url + "/", content=case.body, headers=signed_headers(url, key_id, secret, case), timeout=60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str, str]:
-    cli = [sys.executable, "-m", "clearsight.cli"]
-    key = json.loads(subprocess.run([*cli, "keys", "create", "--name", "fuzz", "--scope", "admin", "--data-dir",
-                                     str(data_dir), "--json"], capture_output=True, text=True, check=True,
-                                    timeout=120).stdout)
-    port = _free_port()
-    log = open(data_dir / "server.log", "wb")  # the child writes to it until terminated
-    proc = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-                             "--workers", "2"], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url, key["AccessKeyId"], key["SecretAccessKey"]
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("server did not start:\n" + (data_dir / "server.log").read_text())
+    proc, url, key = start_server(data_dir, key_name="fuzz")
+    return proc, url, key["AccessKeyId"], key["SecretAccessKey"]
 
 
 def main() -> None:

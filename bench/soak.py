@@ -13,10 +13,8 @@ writes it into docs/benchmarks.md (section "Mixed load, 32 clients").
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, machine, table, write_section
+from _server import start_server
 
 DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data"))
 MIX = {"DetectFaces": 25, "SearchFacesByImage": 20, "IndexFaces": 15, "CompareFaces": 10, "ListFaces": 12,
@@ -51,46 +50,11 @@ def photos() -> dict[str, list[bytes]]:
     return {"faces": faces, "scenes": scenes or faces[:4], "text": text or faces[:4]}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def start_server(data_dir: Path, workers: int, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes],
-                                                                                           str, dict[str, str]]:
-    """`clearsight serve` on a free loopback port, with a new admin key; waits for /health."""
-    import httpx
-
-    cli = [sys.executable, "-m", "clearsight.cli"]
-    key = json.loads(subprocess.run([*cli, "keys", "create", "--name", "bench", "--scope", "admin", "--data-dir",
-                                     str(data_dir), "--json"], capture_output=True, text=True, check=True,
-                                    timeout=120).stdout)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(data_dir / "server.log", "ab")  # the child keeps its own descriptor
-    proc = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-                             "--workers", str(workers)], stdout=log, stderr=log, env=env)
-    log.close()
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url, key
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("server did not start:\n" + (data_dir / "server.log").read_text()[-3000:])
 
 
 def client(url: str, key: dict[str, str]) -> Any:

@@ -19,7 +19,7 @@ from clearsight.models import loader as loader_module
 from clearsight.models.centernet import CenterNet
 from clearsight.models.detector import YuNetDetector
 from clearsight.models.efficientnet import EfficientNet
-from clearsight.models.embedders import DlibResNetEmbedder, MobileFaceNetEmbedder
+from clearsight.models.embedders import DlibOnnxEmbedder, DlibResNetEmbedder, MobileFaceNetEmbedder
 from clearsight.models.landmarks import ShapePredictor
 from clearsight.models.loader import FACTORIES, ModelLoader
 from clearsight.models.ppocr import PARTS, PPOcr
@@ -70,6 +70,12 @@ def _dlib_resnet(models: ModelLoader, card: ModelCard) -> dict[str, np.ndarray]:
     rgb, face = _face_crop(models)
     shape = models.get("dlib-shape5", ShapePredictor).shape(rgb, face.box)
     return {"embedding": models.get(card.name, DlibResNetEmbedder).embed(rgb, [shape] * 2)}
+
+
+def _dlib_resnet_onnx(models: ModelLoader, card: ModelCard) -> dict[str, np.ndarray]:
+    rgb, face = _face_crop(models)
+    shape = models.get("dlib-shape5", ShapePredictor).shape(rgb, face.box)
+    return {"embedding": models.get(card.name, DlibOnnxEmbedder).embed(rgb, [shape] * 2)}
 
 
 def _text_lines(models: ModelLoader) -> tuple[PPOcr, list[np.ndarray]]:
@@ -129,6 +135,7 @@ RUNS: dict[str, tuple[Callable[[ModelLoader, ModelCard], dict[str, np.ndarray]],
     "dlib-shape5": (_landmarks, {"points": ((5, 2), np.float32)}),
     "dlib-shape68": (_landmarks, {"points": ((68, 2), np.float32)}),
     "dlib-resnet": (_dlib_resnet, {"embedding": ((2, 128), np.float32)}),
+    "dlib-resnet-onnx": (_dlib_resnet_onnx, {"embedding": ((2, 128), np.float32)}),
     "mobilefacenet": (_mobilefacenet, {"embedding": ((2, 192), np.float32)}),
     "ppocrv6-det": (_ppocr_det, {"quads": ((-1, 4, 2), np.float32), "scores": ((-1,), np.float32)}),
     "ppocr-cls": (_ppocr_cls, {"scores": ((4,), np.float32)}),
@@ -245,9 +252,10 @@ def test_run_time_never_imports_install_time_code() -> None:
 
 
 def test_prepare_reads_its_sha256_from_the_cards() -> None:
-    from clearsight.models.prepare import labels, npm
+    from clearsight.models.prepare import dlib_onnx, labels, npm
     from clearsight.models.prepare.fetch import prepared_card
 
-    for conv in (*npm.CONVERSIONS, labels.CENTERNET, labels.EFFICIENTNET_LITE0):
-        card, name = prepared_card(conv.card)
+    for made in (*(c.card for c in npm.CONVERSIONS), labels.CENTERNET.card, labels.EFFICIENTNET_LITE0.card,
+                 dlib_onnx.CARD):
+        card, name = prepared_card(made)
         assert card.sha256 and name == card.file

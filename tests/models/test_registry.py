@@ -39,7 +39,7 @@ def test_embedders_give_unit_vectors(card: ModelCard, engine) -> None:  # type: 
         dim = 192
     else:
         shapes = [engine.faces.shape5.shape(rgb, box)] * 3
-        out = engine.faces.resnet.embed(rgb, shapes)
+        out = engine.models.get(card.name).embed(rgb, shapes)  # dlib-resnet, dlib-resnet-onnx
         dim = 128
     assert out.shape == (3, dim) and out.dtype == np.float32
     assert np.all(np.isfinite(out))

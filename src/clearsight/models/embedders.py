@@ -2,7 +2,9 @@
 
 - MobileFaceNet (192-d, ONNX): ArcFace-aligned 112x112 crops, optionally summed with the
   embedding of the mirrored crop (flip augmentation), batched per image.
-- dlib ResNet (128-d): dlib's own 150x150 face chips from its 5-point shape.
+- dlib ResNet (128-d): dlib's own 150x150 face chips from its 5-point shape, run by dlib
+  (``DlibResNetEmbedder``) or, the same network rebuilt as ONNX, by onnxruntime
+  (``DlibOnnxEmbedder``, one batch per image; ~15x less CPU per face).
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ class MobileFaceNetEmbedder:
         return self.embed_crops(self.crops(rgb, points))
 
 
+def dlib_chips(rgb: np.ndarray, shapes: list[Any], size: int) -> list[np.ndarray]:
+    """dlib's face chips (size x size RGB uint8) from 5-point shapes (dlib full_object_detection)."""
+    import dlib
+
+    return [np.asarray(dlib.get_face_chip(rgb, s, size=size, padding=0.25)) for s in shapes]
+
+
 class DlibResNetEmbedder:
     def __init__(self, card: ModelCard, path: Path) -> None:
         import dlib
@@ -58,11 +67,30 @@ class DlibResNetEmbedder:
         self._model = dlib.face_recognition_model_v1(str(path))
 
     def embed(self, rgb: np.ndarray, shapes: list[Any]) -> np.ndarray:
-        import dlib
-
         if not shapes:
             return np.zeros((0, self.card.dimension or 0), np.float32)
-        size = input_size(self.card)[0]
-        chips = [dlib.get_face_chip(rgb, s, size=size, padding=0.25) for s in shapes]
+        return self.embed_chips(dlib_chips(rgb, shapes, input_size(self.card)[0]))
+
+    def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
         vecs = np.array([np.array(v) for v in self._model.compute_face_descriptor(chips)], np.float32)
         return l2_normalise(vecs)
+
+
+class DlibOnnxEmbedder:
+    """dlib's face-recognition ResNet as ONNX (card dlib-resnet-onnx): dlib's chip, onnxruntime's forward
+    pass. Takes what DlibResNetEmbedder takes (the image and dlib's 5-point shapes)."""
+
+    def __init__(self, card: ModelCard, session: OnnxSession) -> None:
+        self.card = card
+        self._session = session
+
+    def embed(self, rgb: np.ndarray, shapes: list[Any]) -> np.ndarray:
+        if not shapes:
+            return np.zeros((0, self.card.dimension or 0), np.float32)
+        return self.embed_chips(dlib_chips(rgb, shapes, input_size(self.card)[0]))
+
+    def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
+        if not chips:
+            return np.zeros((0, self.card.dimension or 0), np.float32)
+        x = normalise(in_colour(np.stack(chips), self.card), self.card).transpose(0, 3, 1, 2)
+        return l2_normalise(self._session.run(np.ascontiguousarray(x)))

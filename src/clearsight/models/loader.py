@@ -137,6 +137,12 @@ def _dlib_resnet(loader: ModelLoader, card: ModelCard) -> object:
     return DlibResNetEmbedder(card, loader.path(card.name))
 
 
+def _dlib_resnet_onnx(loader: ModelLoader, card: ModelCard) -> object:
+    from .embedders import DlibOnnxEmbedder
+
+    return DlibOnnxEmbedder(card, _onnx(loader, card))
+
+
 def _mobilefacenet(loader: ModelLoader, card: ModelCard) -> object:
     from .embedders import MobileFaceNetEmbedder
 
@@ -169,6 +175,7 @@ FACTORIES: dict[str, Factory] = {
     "dlib-shape5": _shape_predictor,
     "dlib-shape68": _shape_predictor,
     "dlib-resnet": _dlib_resnet,
+    "dlib-resnet-onnx": _dlib_resnet_onnx,
     "mobilefacenet": _mobilefacenet,
     "ppocrv6-det": _ppocr,
     "ppocr-cls": _ppocr,

@@ -17,8 +17,8 @@ def in_colour(rgb: np.ndarray, card: ModelCard) -> np.ndarray:
 
 
 def normalise(x: np.ndarray, card: ModelCard) -> np.ndarray:
-    """(x - mean) / std in float32."""
-    out: np.ndarray = (x.astype(np.float32, copy=False) - card.mean) / card.std
+    """(x - mean) / std in float32 (a per-channel mean is in the card's colour order, channels last)."""
+    out: np.ndarray = (x.astype(np.float32, copy=False) - np.asarray(card.mean, np.float32)) / np.float32(card.std)
     return out
 
 

@@ -29,7 +29,7 @@ class ModelCard:
     output: str = ""
     provenance_note: str = ""
     colour: str = "RGB"  # channel order the network takes: "RGB" or "BGR"
-    mean: float = 0.0  # the network takes (pixel - mean) / std
+    mean: float | tuple[float, ...] = 0.0  # the network takes (pixel - mean) / std; a tuple: per channel
     std: float = 1.0
     dimension: int | None = None  # length of an embedding (embedding cards)
     threads: int = 0  # at most this many intra-op threads (0: the loader's count); tiny nets run on one
@@ -127,6 +127,33 @@ CARDS: dict[str, ModelCard] = {
             dimension=128,
             depends_on=("dlib-shape5",),
             location=f"pkg:{_FRM}/models/dlib_face_recognition_resnet_model_v1.dat",
+        ),
+        ModelCard(
+            name="dlib-resnet-onnx",
+            task="embedding",
+            file="dlib-resnet.onnx",
+            sha256="bf2db2c25a7172cd39f321e2dbad941e253ca84e7e9f7e7a0eed9c3a5e3126e8",
+            licence="MIT as stated by npm @vladmandic/face-api (package.json; LICENSE: copyright Vladimir "
+            "Mandic), which states no separate licence for the weights; its TUTORIAL.md says they are "
+            "dlib's, \"trained by davisking\" (the network of dlib's dnn_face_recognition_ex): the same "
+            "weights as dlib-resnet, which dlib releases as public domain (CC0)",
+            origin="npm @vladmandic/face-api 1.7.15, model/face_recognition_model.bin + "
+            "-weights_manifest.json (TF.js weights, 109 of 117 tensors uint8-quantised); the graph "
+            "rebuilt as ONNX from its src/faceRecognitionNet/ at install time (prepare/dlib_onnx.py)",
+            runtime="onnxruntime",
+            input_size=(150, 150),
+            preprocessing="RGB uint8 face chip, dlib get_face_chip(size=150, padding=0.25) from the "
+            "5-point shape (as dlib-resnet), (x - [122.782, 117.001, 104.298]) / 256, NCHW float32",
+            output="128-d embedding (L2-normalised by us); cosine to dlib-resnet's >= 0.999 on LFW "
+            "(docs/models.md)",
+            provenance_note="The same network as dlib-resnet, run by onnxruntime instead of dlib; the "
+            "TF.js weights are 8-bit quantised, so descriptors differ slightly from dlib-bin's. Not "
+            "used by a face model version yet (needs its own calibration).",
+            mean=(122.782, 117.001, 104.298),
+            std=256.0,
+            dimension=128,
+            depends_on=("dlib-shape5",),
+            location="prepared:dlib-resnet.onnx",
         ),
         ModelCard(
             name="mobilefacenet",

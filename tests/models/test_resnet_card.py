@@ -81,3 +81,12 @@ def test_onnx_resnet_card_runs_the_onnx_network() -> None:
     assert not np.array_equal(a.embedding[192:], b.embedding[192:])  # another network ran
     assert float(a.embedding @ b.embedding) >= 0.999
     assert abs(float(np.linalg.norm(a.embedding)) - 1) < 1e-5
+
+
+def test_fused_2_is_opt_in_and_reuses_fused_1s_weights() -> None:
+    known = available_models()
+    assert known["default"] == "clearsight-face-fused-1"
+    fused1 = Calibration.load(model="clearsight-face-fused-1").recipe
+    fused2 = Calibration.load(model="clearsight-face-fused-2").recipe
+    assert fused2 == dataclasses.replace(fused1, resnet_card="dlib-resnet-onnx")
+    assert fused2.dimension == 320

@@ -90,3 +90,25 @@ def test_fused_2_is_opt_in_and_reuses_fused_1s_weights() -> None:
     fused2 = Calibration.load(model="clearsight-face-fused-2").recipe
     assert fused2 == dataclasses.replace(fused1, resnet_card="dlib-resnet-onnx")
     assert fused2.dimension == 320
+
+
+def test_onnx_resnet_embeds_concurrently_as_serially() -> None:
+    """The ONNX forward pass runs outside the dlib lock: threads get what one thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = Settings.load()
+    _onnx_prepared(settings)
+    analyzer = FaceAnalyzer(settings, Calibration.load(model="clearsight-face-fused-2"))
+    rgb = _rgb()
+    (face,) = analyzer.detect(rgb, max_faces=1)
+
+    def one(_: int) -> np.ndarray:
+        f = dataclasses.replace(face, embedding=None)
+        analyzer.embed(rgb, [f])
+        assert f.embedding is not None
+        return f.embedding
+
+    serial = one(0)
+    with ThreadPoolExecutor(4) as pool:
+        for vec in pool.map(one, range(12)):
+            assert np.allclose(vec, serial, atol=1e-6)

@@ -63,6 +63,7 @@ def main() -> None:
     images = {"640x480, 1 face": one, "t1.jpg 1280x886, 6 faces": DATA / "faces" / "insightface" / "t1.jpg"}
     env = dict(os.environ, CLEARSIGHT_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYTHONPATH=str(ROOT / "src"))
+    load_before = os.getloadavg()
     results: dict[str, list[list[dict[str, float]]]] = {m: [] for m in args.models}
     for _ in range(args.rounds):
         for model in args.models:
@@ -81,9 +82,10 @@ def main() -> None:
             summary[m][label] = {"faces": rounds[0]["faces"], "image_ms": image_ms, "embed_ms_per_face": face_ms}
             cells.append(f"{image_ms:.0f} ({int(rounds[0]['faces'])} faces) | {face_ms:.1f}")
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
-    print("\n".join(rows))
+    load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)"
+    print("\n".join(rows) + f"\n\n{load}")
     (ROOT / "out" / "face_model_speed.json").write_text(json.dumps({"runs": args.runs, "rounds": args.rounds,
-                                                                     "results": summary}, indent=1))
+                                                                     "load": load, "results": summary}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """Fit the face models' recipes and Similarity calibration on LFW pairsDevTrain only.
 
-For each recipe (fast: MobileFaceNet alone; fused: MobileFaceNet + dlib ResNet) this
+For each recipe (fast: MobileFaceNet alone; fused: MobileFaceNet + dlib ResNet, run by the recipe's
+resnet card) this
 1. embeds every devtrain image with the real pipeline (detector landmarks, alignment, flip),
-2. picks the fusion weight by 10-fold cross-validated accuracy on the devtrain pairs,
+2. picks the fusion weight by 10-fold cross-validated accuracy on the devtrain pairs (a model with
+   ``weights_of`` takes another model's weights from calibration.json instead of picking them),
 3. fits Similarity = 100*sigmoid(a*score + b) by logistic regression on the devtrain pairs,
 4. measures FMR / FNMR at each Similarity on every impostor and genuine pair among the
    devtrain images (millions of impostor pairs, so small FMRs are measured, not guessed),
-and writes src/clearsight/calibration.json. Usage: python bench/calibrate.py [--cache F]
+and writes src/clearsight/calibration.json. Usage: python bench/calibrate.py [--cache F] [--model NAME]
+(``--model`` fits that one model version and leaves the file's other entries as they are).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,13 +34,23 @@ from clearsight.models.embedders import l2_normalise  # noqa: E402
 from clearsight.settings import Settings  # noqa: E402
 
 LEVELS = [50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5, 99.9, 99.99]
-MODELS = {"clearsight-face-fast-1": "fast", "clearsight-face-fused-1": "fused"}
+DEFAULT_RESNET = "dlib-resnet"
+# version -> kind, the card that runs dlib's ResNet, and (optionally) the model whose fusion weights
+# and alignment it reuses instead of picking its own
+MODELS: dict[str, dict[str, str]] = {
+    "clearsight-face-fast-1": {"kind": "fast", "resnet_card": DEFAULT_RESNET},
+    "clearsight-face-fused-1": {"kind": "fused", "resnet_card": DEFAULT_RESNET},
+    "clearsight-face-fused-2": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
+                                "weights_of": "clearsight-face-fused-1"},
+}
+TARGET = ROOT / "src" / "clearsight" / "calibration.json"
 
 
-def component_embeddings(root: Path, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    cal = Calibration.load({"model_version": "x", "recipe": {"weight_mobilefacenet": 1.0,
-                            "weight_resnet": 0.0, "align_with_68": False}, "a": 1, "b": 0,
-                            "table": [], "fitted_on": ""})
+def component_embeddings(root: Path, paths: list[str], resnet_card: str = DEFAULT_RESNET
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    cal = Calibration.load({"model_version": "x", "recipe": {"weight_mobilefacenet": 0.5,
+                            "weight_resnet": 0.5, "align_with_68": False, "resnet_card": resnet_card},
+                            "a": 1, "b": 0, "table": [], "fitted_on": ""})
     analyzer = FaceAnalyzer(Settings.load(), cal)
     mfn, res = [], []
     for i, rel in enumerate(paths):
@@ -73,37 +87,57 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
+def cached_embeddings(root: Path, paths: list[str], cache: Path, resnet_card: str) -> tuple[np.ndarray, np.ndarray]:
+    """MobileFaceNet and ResNet embeddings of ``paths``; a card other than dlib-resnet gets its own cache
+    file (devtrain_embeddings-<card>.npz next to --cache)."""
+    if resnet_card != DEFAULT_RESNET:
+        cache = cache.with_name(f"{cache.stem}-{resnet_card}{cache.suffix}")
+    if cache.is_file():
+        z = np.load(cache)
+        return z["mfn"], z["res"]
+    mfn, res = component_embeddings(root, paths, resnet_card)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, mfn=mfn, res=res)
+    return mfn, res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=os.environ.get("CLEARSIGHT_DATA", str(ROOT.parent / "shared" / "data")))
     parser.add_argument("--cache", default=str(ROOT / "out" / "devtrain_embeddings.npz"))
+    parser.add_argument("--model", choices=sorted(MODELS),
+                        help="fit only this model version; the file's other entries stay byte-identical")
     args = parser.parse_args()
     root = Path(args.data) / "lfw"
     pairs = read_pairs(root / "pairsDevTrain.txt")
     paths = sorted({p.first for p in pairs} | {p.second for p in pairs})
-    cache = Path(args.cache)
-    if cache.is_file():
-        z = np.load(cache)
-        mfn, res = z["mfn"], z["res"]
+    existing: dict[str, Any] = json.loads(TARGET.read_text()) if TARGET.is_file() else {}
+    if args.model:
+        todo = {args.model: MODELS[args.model]}
+        out: dict[str, Any] = existing
     else:
-        mfn, res = component_embeddings(root, paths)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, mfn=mfn, res=res)
+        todo = MODELS
+        out = {"default": existing.get("default", "clearsight-face-fused-1"), "models": {}}
     idx = {p: i for i, p in enumerate(paths)}
     ia = np.array([idx[p.first] for p in pairs])
     ib = np.array([idx[p.second] for p in pairs])
     same = np.array([p.same for p in pairs])
-    s_m = np.sum(mfn[ia] * mfn[ib], 1)
-    s_r = np.sum(res[ia] * res[ib], 1)
 
     ident = np.array([p.split("/")[1] for p in paths])
     genuine_mask = ident[:, None] == ident[None, :]
     upper = np.triu(np.ones_like(genuine_mask), 1)
 
-    out: dict[str, object] = {"default": "clearsight-face-fused-1", "models": {}}
-    for version, kind in MODELS.items():
-        if kind == "fast":
+    for version, spec in todo.items():
+        mfn, res = cached_embeddings(root, paths, Path(args.cache), spec["resnet_card"])
+        s_m = np.sum(mfn[ia] * mfn[ib], 1)
+        s_r = np.sum(res[ia] * res[ib], 1)
+        align = False
+        if spec["kind"] == "fast":
             w = 1.0
+        elif "weights_of" in spec:  # the same fusion weights and alignment as that model, not re-picked
+            donor = (out["models"].get(spec["weights_of"]) or existing["models"][spec["weights_of"]])["recipe"]
+            w, align = float(donor["weight_mobilefacenet"]), bool(donor["align_with_68"])
+            assert not align, "component_embeddings aligns with the detector's 5 points"
         else:
             grid = np.round(np.arange(0.05, 1.0, 0.05), 2)
             accs = [cv_accuracy(g * s_m + (1 - g) * s_r, same) for g in grid]
@@ -126,16 +160,18 @@ def main() -> None:
         for row in table:
             print(f"  Similarity {row['similarity']:>6}: score {row['score']:.4f} FMR {row['fmr']:.2e} "
                   f"FNMR {row['fnmr']:.4f}")
-        out["models"][version] = {  # type: ignore[index]
+        recipe: dict[str, Any] = {"weight_mobilefacenet": w, "weight_resnet": round(1 - w, 6), "align_with_68": align}
+        if spec["resnet_card"] != DEFAULT_RESNET:
+            recipe["resnet_card"] = spec["resnet_card"]
+        out["models"][version] = {
             "model_version": version,
-            "recipe": {"weight_mobilefacenet": w, "weight_resnet": round(1 - w, 6), "align_with_68": False},
+            "recipe": recipe,
             "a": a, "b": b, "table": table,
             "fitted_on": f"LFW pairsDevTrain ({len(pairs)} pairs; FMR/FNMR over {len(imp)} impostor and "
                          f"{len(gen)} genuine pairs of its {len(paths)} images)",
         }
-    target = ROOT / "src" / "clearsight" / "calibration.json"
-    target.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {target}")
+    TARGET.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {TARGET}")
 
 
 if __name__ == "__main__":

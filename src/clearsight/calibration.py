@@ -32,6 +32,7 @@ class Recipe:
     weight_mobilefacenet: float
     weight_resnet: float
     align_with_68: bool
+    resnet_card: str = "dlib-resnet"  # which card runs dlib's ResNet: dlib itself or "dlib-resnet-onnx"
 
     @property
     def dimension(self) -> int:

@@ -21,7 +21,7 @@ from .calibration import Calibration
 from .errors import InvalidParameterException
 from .images import DecodedImage
 from .models.detector import Detection, YuNetDetector
-from .models.embedders import DlibResNetEmbedder, MobileFaceNetEmbedder
+from .models.embedders import DlibOnnxEmbedder, DlibResNetEmbedder, MobileFaceNetEmbedder
 from .models.landmarks import ShapePredictor, eye_aspect_ratio, five_from_68, mouth_aspect_ratio
 from .models.loader import ModelLoader
 from .models.registry import needs
@@ -87,7 +87,7 @@ class FaceAnalyzer:
         self.settings = settings
         self.calibration = calibration
         self.models = models or ModelLoader.from_settings(settings)
-        self._lock = threading.Lock()  # dlib objects are not safe to share across threads
+        self._lock = threading.Lock()  # dlib objects (shape predictors, dlib's ResNet) are not thread-safe
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -97,7 +97,7 @@ class FaceAnalyzer:
         recipe = self.calibration.recipe
         roots = ["mobilefacenet"]  # embed() always runs it (its weight scales its part)
         if recipe.weight_resnet > 0:
-            roots.append("dlib-resnet")
+            roots.append(recipe.resnet_card)
         if recipe.align_with_68:
             roots.append("dlib-shape68")
         return needs("mtcnn-onet", *roots)  # detection and verification first, whatever the recipe
@@ -124,8 +124,12 @@ class FaceAnalyzer:
         return self.models.get("mobilefacenet", MobileFaceNetEmbedder)
 
     @property
-    def resnet(self) -> DlibResNetEmbedder:
-        return self.models.get("dlib-resnet", DlibResNetEmbedder)
+    def resnet(self) -> DlibResNetEmbedder | DlibOnnxEmbedder:
+        """dlib's ResNet as the recipe's ``resnet_card`` runs it (dlib itself, or onnxruntime)."""
+        card = self.calibration.recipe.resnet_card
+        kind: type[DlibResNetEmbedder] | type[DlibOnnxEmbedder] = (
+            DlibOnnxEmbedder if card == "dlib-resnet-onnx" else DlibResNetEmbedder)
+        return self.models.get(card, kind)
 
     # --- pipeline -------------------------------------------------------------------------
     def detect(self, rgb: np.ndarray, *, max_faces: int | None = None) -> list[Face]:
@@ -163,9 +167,12 @@ class FaceAnalyzer:
             points = [f.points for f in todo]
         parts = [np.sqrt(recipe.weight_mobilefacenet) * self.mobilefacenet.embed(rgb, points)]
         if recipe.weight_resnet > 0:
-            with self._lock:
+            resnet = self.resnet
+            with self._lock:  # dlib's shape predictor is not thread-safe (nor is dlib's own ResNet)
                 shapes = [self.shape5.shape(rgb, f.box) for f in todo]
-                vecs = self.resnet.embed(rgb, shapes)
+                vecs = None if isinstance(resnet, DlibOnnxEmbedder) else resnet.embed(rgb, shapes)
+            if vecs is None:  # the ONNX ResNet runs outside the lock (onnxruntime sessions are thread-safe)
+                vecs = resnet.embed(rgb, shapes)
             parts.append(np.sqrt(recipe.weight_resnet) * vecs)
         fused = np.concatenate(parts, axis=1).astype(np.float32)
         for f, v in zip(todo, fused, strict=False):

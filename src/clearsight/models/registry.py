@@ -147,8 +147,8 @@ CARDS: dict[str, ModelCard] = {
             output="128-d embedding (L2-normalised by us); cosine to dlib-resnet's >= 0.999 on LFW "
             "(docs/models.md)",
             provenance_note="The same network as dlib-resnet, run by onnxruntime instead of dlib; the "
-            "TF.js weights are 8-bit quantised, so descriptors differ slightly from dlib-bin's. Not "
-            "used by a face model version yet (needs its own calibration).",
+            "TF.js weights are 8-bit quantised, so descriptors differ slightly from dlib-bin's. Used by "
+            "clearsight-face-fused-2 (opt-in, its own calibration).",
             mean=(122.782, 117.001, 104.298),
             std=256.0,
             dimension=128,

@@ -1,0 +1,92 @@
+"""Face model versions side by side: per-image time (decode + detect + embed every face) and the
+embed step per face, 1 thread, median of --runs runs after a warm-up, interleaved rounds.
+
+    python bench/face_model_speed.py [--runs 9] [--models clearsight-face-fused-1 clearsight-face-fused-2]
+
+Images: obama-480p.jpg resized to 640x480 (1 face), as bench/face_pipeline.py does, and
+insightface/t1.jpg (1280x886, 6 faces). Prints a markdown table and writes out/face_model_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data"))
+
+CODE = r"""
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from clearsight import Engine
+which, runs = sys.argv[1], int(sys.argv[2])
+images = [Path(p).read_bytes() for p in sys.argv[3:]]
+engine = Engine(face_model=which)
+def once(data):
+    t0 = time.perf_counter()
+    img = engine.decode(data)
+    faces = engine.faces.detect(img.rgb)
+    t1 = time.perf_counter()
+    engine.faces.embed(img.rgb, faces)
+    t2 = time.perf_counter()
+    return len(faces), t2 - t0, t2 - t1
+out = []
+for data in images:
+    n, _, _ = once(data)  # warm-up (loads the models)
+    total, embed = [], []
+    for _ in range(runs):
+        _, a, b = once(data)
+        total.append(a)
+        embed.append(b)
+    out.append({"faces": n, "image_ms": 1000 * float(np.median(total)),
+                "embed_ms_per_face": 1000 * float(np.median(embed)) / max(1, n)})
+print(json.dumps(out))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per model (medians of rounds)")
+    parser.add_argument("--models", nargs="+", default=["clearsight-face-fused-1", "clearsight-face-fused-2"])
+    args = parser.parse_args()
+    from PIL import Image
+
+    one = ROOT / "out" / "obama_640x480.jpg"
+    one.parent.mkdir(parents=True, exist_ok=True)
+    Image.open(DATA / "faces" / "face_recognition" / "obama-480p.jpg").convert("RGB").resize((640, 480)).save(one)
+    images = {"640x480, 1 face": one, "t1.jpg 1280x886, 6 faces": DATA / "faces" / "insightface" / "t1.jpg"}
+    env = dict(os.environ, CLEARSIGHT_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=str(ROOT / "src"))
+    load_before = os.getloadavg()
+    results: dict[str, list[list[dict[str, float]]]] = {m: [] for m in args.models}
+    for _ in range(args.rounds):
+        for model in args.models:
+            out = subprocess.run([sys.executable, "-c", CODE, model, str(args.runs), *map(str, images.values())],
+                                 env=env, capture_output=True, text=True, check=True)
+            results[model].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rows = ["| image | " + " | ".join(f"{m} ms/image | embed ms/face" for m in args.models) + " |",
+            "|---|" + "---|---|" * len(args.models)]
+    summary: dict[str, dict[str, dict[str, float]]] = {m: {} for m in args.models}
+    for i, label in enumerate(images):
+        cells = []
+        for m in args.models:
+            rounds = [r[i] for r in results[m]]
+            image_ms = sorted(r["image_ms"] for r in rounds)[len(rounds) // 2]
+            face_ms = sorted(r["embed_ms_per_face"] for r in rounds)[len(rounds) // 2]
+            summary[m][label] = {"faces": rounds[0]["faces"], "image_ms": image_ms, "embed_ms_per_face": face_ms}
+            cells.append(f"{image_ms:.0f} ({int(rounds[0]['faces'])} faces) | {face_ms:.1f}")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)"
+    print("\n".join(rows) + f"\n\n{load}")
+    (ROOT / "out" / "face_model_speed.json").write_text(json.dumps({"runs": args.runs, "rounds": args.rounds,
+                                                                     "load": load, "results": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

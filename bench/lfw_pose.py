@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, machine, table, write_section
 
 sys.path.insert(0, str(ROOT / "src"))
+from clearsight import Engine
 from clearsight.evaluation import lfw
 
 DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data")) / "lfw"
@@ -34,16 +35,16 @@ def _part_path(model: str, i: int, n: int) -> Path:
     return ROOT / "out" / f"lfw_pose_{model}_{i}of{n}.npz"
 
 
-def embed(engine: object, paths: list[str], out: Path | None) -> dict[str, tuple[np.ndarray, float, bool]]:
+def embed(engine: Engine, paths: list[str], out: Path | None) -> dict[str, tuple[np.ndarray, float, bool]]:
     from clearsight import geometry
     from clearsight.evaluation.lfw import centred_face
 
     result: dict[str, tuple[np.ndarray, float, bool]] = {}
     start = time.perf_counter()
     for k, rel in enumerate(paths):
-        rgb = engine.decode(DATA / rel).rgb  # type: ignore[attr-defined]
-        face, fell_back = centred_face(engine.faces, rgb)  # type: ignore[attr-defined]
-        engine.faces.embed(rgb, [face])  # type: ignore[attr-defined]
+        rgb = engine.decode(DATA / rel).rgb
+        face, fell_back = centred_face(engine.faces, rgb)
+        engine.faces.embed(rgb, [face])
         assert face.embedding is not None
         result[rel] = (face.embedding, float(geometry.pose(face.points)["Yaw"]), fell_back)
         if k % 250 == 0:
@@ -59,8 +60,6 @@ def embed(engine: object, paths: list[str], out: Path | None) -> dict[str, tuple
 
 
 def main() -> None:
-    from clearsight import Engine
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", metavar="I/N", help="embed every N-th image starting at I, then stop")
     args = parser.parse_args()
@@ -75,7 +74,7 @@ def main() -> None:
     report(engine, model, pairs, paths)
 
 
-def load(engine: object, model: str, paths: list[str]) -> dict[str, tuple[np.ndarray, float, bool]]:
+def load(engine: Engine, model: str, paths: list[str]) -> dict[str, tuple[np.ndarray, float, bool]]:
     """The cached parts of this model (any split), then whatever images they lack, embedded here."""
     found: dict[str, tuple[np.ndarray, float, bool]] = {}
     for f in sorted((ROOT / "out").glob(f"lfw_pose_{model}_*of*.npz")):
@@ -89,7 +88,7 @@ def load(engine: object, model: str, paths: list[str]) -> dict[str, tuple[np.nda
     return found
 
 
-def report(engine: object, model: str, pairs: list[lfw.Pair], paths: list[str]) -> None:
+def report(engine: Engine, model: str, pairs: list[lfw.Pair], paths: list[str]) -> None:
     from clearsight.evaluation import pose
 
     faces = load(engine, model, paths)
@@ -98,7 +97,7 @@ def report(engine: object, model: str, pairs: list[lfw.Pair], paths: list[str]) 
     folds = np.array([p.fold for p in pairs])
     abs_yaw = pose.pair_yaw(np.array([faces[p.first][1] for p in pairs]),
                             np.array([faces[p.second][1] for p in pairs]))
-    similarity = engine.faces.calibration.similarity  # type: ignore[attr-defined]
+    similarity = engine.faces.calibration.similarity
     r = pose.evaluate_by_pose(scores, same, folds, abs_yaw, similarity)
     check = lfw.evaluate_scores(scores, same, folds, similarity)
     assert abs(check.accuracy - r.overall.accuracy) < 1e-9, (check.accuracy, r.overall.accuracy)

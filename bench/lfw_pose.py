@@ -105,6 +105,9 @@ def report(engine: Engine, model: str, pairs: list[lfw.Pair], paths: list[str]) 
     image_bins = np.bincount(pose.yaw_bins(image_yaw) + 1, minlength=len(r.edges) + 2)
     fallbacks = sum(faces[p][2] for p in paths)
 
+    lo, hi = sorted((r.threshold, engine.calibration.score_for(80)))
+    between = int(np.sum(same & (scores >= lo) & (scores < hi)))
+
     def pct(v: float) -> str:
         return "n/a" if np.isnan(v) else f"{100 * v:.2f}%"
 
@@ -131,12 +134,18 @@ def report(engine: Engine, model: str, pairs: list[lfw.Pair], paths: list[str]) 
         f"View 2 accuracy ({pct(check.accuracy)} +- {100 * check.accuracy_std:.2f}).\n"
         f"- **TAR @ FAR=1e-3** is per bin against one global threshold (score {r.threshold:.4f}), the one "
         f"for FAR=1e-3 over all {int((~same).sum())} impostor pairs (so {int(np.floor(1e-3 * (~same).sum()))} "
-        "false accepts allowed in all); \"impostors accepted\" says where those fell. Not a per-bin FAR.\n"
-        "- **genuine match @ Similarity N**: the share of the bin's genuine pairs whose calibrated Similarity "
+        "false accepts allowed in all); \"impostors accepted\" says where those fell. Not a per-bin FAR. "
+        f"That score is Similarity {float(similarity(r.threshold)):.1f}; Similarity 80 is score "
+        f"{engine.calibration.score_for(80):.4f}, and {between} genuine pairs lie between the two, so "
+        "the TAR and Similarity 80 columns "
+        + ("coincide here.\n" if between == 0 else "differ by those pairs.\n")
+        + "- **genuine match @ Similarity N**: the share of the bin's genuine pairs whose calibrated Similarity "
         "(the API's) is at least N: what QualityFilter AUTO's EXTREME_POSE threshold will be chosen from.\n"
         "- **Yaw caveat**: yaw is `clearsight.geometry.pose` on the 5 landmarks (eye, nose and mouth positions "
         "with an average face's proportions), not a 3D model fit: errors of 10-15 degrees, more at extreme "
-        "poses, so bins blur into their neighbours and the top bin's counts are small.\n"
+        "poses, so bins blur into their neighbours. The top bin is small: "
+        f"{r.bins[len(r.edges)].pairs} pairs, one pair is {100 / max(1, r.bins[len(r.edges)].pairs):.1f} points of "
+        f"accuracy, one genuine pair {100 / max(1, r.bins[len(r.edges)].genuine):.1f} points of TAR.\n"
         "- Images per |yaw| bin (each image once): "
         + ", ".join(f"{lab}: {int(c)}" for lab, c in zip(labels, image_bins[1:], strict=True))
         + (f", unknown: {int(image_bins[0])}" if image_bins[0] else "")

@@ -18,21 +18,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+Server = tuple[subprocess.Popen[bytes], str, dict[str, str]]  # process, URL, admin key
+
+
 def start_server(data_dir: Path, *, workers: int = 2, env: dict[str, str] | None = None, cli: list[str] | None = None,
-                 key_name: str = "bench") -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+                 key_name: str = "bench", cwd: Path | None = None) -> Server:
     """Start the server over ``data_dir`` and wait for /health: (process, URL, {AccessKeyId, SecretAccessKey}).
-    ``cli`` runs another tree's ClearSight (default: this interpreter's); its log is data_dir/server.log."""
+    ``cli`` and ``env`` run another tree's ClearSight (default: this interpreter's, this environment);
+    ``cwd`` is where the processes run. The log is data_dir/server.log."""
     import httpx
 
     cli = cli or CLI
     key = json.loads(subprocess.run([*cli, "keys", "create", "--name", key_name, "--scope", "admin", "--data-dir",
                                      str(data_dir), "--json"], capture_output=True, text=True, check=True,
-                                    timeout=120, env=env).stdout)
+                                    timeout=120, env=env, cwd=cwd).stdout)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(data_dir / "server.log", "ab")  # the child keeps its own descriptor
     proc = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-                             "--workers", str(workers)], stdout=log, stderr=log, env=env)
+                             "--workers", str(workers)], stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
+                            cwd=cwd)
     log.close()
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

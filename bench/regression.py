@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _server
 from _report import ROOT, machine, table, write_section
 
 DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data"))
@@ -340,51 +340,24 @@ def collections_part(workers: dict[str, Worker], synthetic: int, n_probes: int, 
             "tp_images": len(tp_paths), "tp_faces": tp_faces}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 Server = tuple[subprocess.Popen[bytes], str, dict[str, str]]  # process, URL, admin key
 
 
-def start_server(name: str, tree: Path, tmp: Path, logs: list[Any]) -> Server:
-    import httpx
-
+def start_server(name: str, tree: Path, tmp: Path) -> Server:
+    """One version's `clearsight serve` as an operator runs it (default model and threads)."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"http-{name}-", dir=tmp))
-    env = version_env(tree, threads=None)  # the server as an operator runs it: default model and threads
-    cli = [sys.executable, "-m", "clearsight.cli"]
-    key = json.loads(subprocess.run([*cli, "keys", "create", "--name", "b", "--scope", "admin", "--data-dir",
-                                     str(data_dir), "--json"], capture_output=True, text=True, check=True, env=env,
-                                    cwd=tmp).stdout)
-    port = free_port()
-    log = open(data_dir / "server.log", "w")
-    logs.append(log)
-    proc = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-                             "--workers", "2"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=tmp)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"{name} server did not start:\n" + (data_dir / "server.log").read_text()[-3000:])
-        time.sleep(0.3)
-    return proc, url, key
+    try:
+        return _server.start_server(data_dir, env=version_env(tree, threads=None), key_name="b", cwd=tmp)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{name}: {exc}") from exc
 
 
 def http_part(trees: dict[str, Path], tmp: Path, segments: int, seg_seconds: float, clients: int) -> dict[str, Any]:
     servers: dict[str, Server] = {}
-    logs: list[Any] = []
     res: dict[str, dict[str, Any]] = {v: {"n": 0, "seconds": 0.0, "lat": [], "errors": {}} for v in VERSIONS}
     try:
         for v in VERSIONS:
-            servers[v] = start_server(v, trees[v], tmp, logs)
+            servers[v] = start_server(v, trees[v], tmp)
         for i in range(2 * segments + 1):  # segment 0 warms both up and is not counted
             order = VERSIONS if i % 2 == 0 else VERSIONS[::-1]
             for v in order:
@@ -407,8 +380,6 @@ def http_part(trees: dict[str, Path], tmp: Path, segments: int, seg_seconds: flo
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        for log in logs:
-            log.close()
     return res
 
 

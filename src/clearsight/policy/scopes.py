@@ -10,7 +10,6 @@ from .context import Caller
 # The scope groups a key can hold. Which operation needs which group is declared once, in the
 # operation table (clearsight.operations, OPERATIONS[...].group; SCOPE_GROUPS lists them per group).
 SCOPES: tuple[str, ...] = ("detect", "compare", "search", "enrol", "delete", "admin", "audit")
-ALL_SCOPES = SCOPES
 
 
 def parse_scopes(text: str | None) -> frozenset[str]:

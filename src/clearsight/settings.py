@@ -48,9 +48,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data", str, "../shared/data",
             "Folder of the real labelled test data (LFW, faces, COCO, OCR); used by eval, tests and bench."),
     Setting("face_model", str, "",
-            "Face model version: clearsight-face-fused-1 (the default), clearsight-face-fused-2 (as accurate, "
-            "about 3x faster: dlib's ResNet as ONNX; opt-in) or clearsight-face-fast-1 (about 5x faster per face, "
-            "less accurate); empty means the default. Collections pin theirs. See docs/accuracy.md."),
+            "Face model version: clearsight-face-fused-2 (the default: MobileFaceNet + dlib's ResNet as ONNX), "
+            "clearsight-face-fused-1 (the same nets with dlib's own ResNet: as accurate, about 3x slower; the "
+            "default before 2026-12) or clearsight-face-fast-1 (MobileFaceNet alone: faster, less accurate); empty "
+            "means the default. Collections pin theirs (`clearsight collection migrate`). See docs/accuracy.md."),
     Setting("threads", int, 0,
             "CPU threads per inference session; 0 means one per core."),
     Setting("workers", int, 0,

@@ -118,6 +118,11 @@ class Collections(SearchOps):
         return path.read_bytes()
 
     # --- index lifecycle ------------------------------------------------------------------
+    def forget_index(self, collection_id: str) -> None:
+        """Drop the collection's index and its snapshot (rebuilt from the store when next used)."""
+        self._indexes.pop(collection_id, None)
+        self._index_path(collection_id).unlink(missing_ok=True)
+
     def _index_path(self, collection_id: str) -> Path:
         return snapshot_path(self.data_dir / "index", collection_id)  # bounded: long ids are hashed
 
@@ -367,8 +372,7 @@ class Collections(SearchOps):
             if policy != CollectionPolicy():
                 rec.operation, rec.results = "SetCollectionPolicy", [{"Policy": policy.to_json()}]
                 self.store.set_policy_json(cid, policy.to_json(), audit=self.audit.hook(rec))
-            self._indexes.pop(cid, None)
-            self._index_path(cid).unlink(missing_ok=True)
+            self.forget_index(cid)
         return {"StatusCode": 200, "CollectionArn": ARN_PREFIX + cid, "FaceModelVersion": version}
 
     def describe_collection(self, *, collection_id: str) -> dict[str, Any]:
@@ -412,8 +416,7 @@ class Collections(SearchOps):
         with self._lock:
             rec.results = [{"DeletedFaceCount": self.store.counts(cid)[0]}]
             n = self.store.delete_collection(cid, audit=self.audit.hook(rec), receipt=receipt)
-            self._indexes.pop(cid, None)
-            self._index_path(cid).unlink(missing_ok=True)
+            self.forget_index(cid)
         return {"StatusCode": 200, "ClearSightErasure": {"DeletedFaces": n, **self._after_delete(receipt)}}
 
     def _collection_model(self, collection_id: str) -> str:
@@ -421,7 +424,9 @@ class Collections(SearchOps):
         if row.face_model != self.model_version:
             raise InvalidParameterException(
                 f"collection {collection_id!r} holds {row.face_model} embeddings but this server runs "
-                f"{self.model_version}; start it with CLEARSIGHT_FACE_MODEL={row.face_model}")
+                f"{self.model_version}; start it with CLEARSIGHT_FACE_MODEL={row.face_model}, or move the "
+                f"collection to {self.model_version} with `clearsight collection migrate {collection_id}` "
+                "(docs/accuracy.md, 'Changing the face model')")
         return row.face_model
 
     # --- faces ----------------------------------------------------------------------------

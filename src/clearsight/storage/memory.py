@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -49,6 +49,7 @@ class _State:
     erasures: list[dict[str, Any]] = field(default_factory=list)  # in rowid order (rowid = position + 1)
     audit: list[tuple[int, str, str, str]] = field(default_factory=list)
     tokens: dict[tuple[str, str, str], tuple[str, str, float]] = field(default_factory=dict)
+    staged: dict[str, tuple[str, str, np.ndarray]] = field(default_factory=dict)  # face_id -> (collection, model, v)
     face_seq: int = 0  # AUTOINCREMENT counters: never reused
     change_seq: int = 0
 
@@ -151,6 +152,7 @@ class MemoryStore:
                 del s.faces[f]
             s.users = {k: v for k, v in s.users.items() if k[0] != collection_id}
             s.sources = {k: v for k, v in s.sources.items() if k[0] != collection_id}
+            s.staged = {k: v for k, v in s.staged.items() if v[0] != collection_id}
             s.changes = [c for c in s.changes if c[1] != collection_id]
             s.policies.pop(collection_id, None)
             del s.collections[collection_id]
@@ -189,6 +191,42 @@ class MemoryStore:
         with self._lock:
             return {src for c, src in self._state.sources if c == collection_id}
 
+    def image_sources(self, collection_id: str) -> dict[str, str]:
+        with self._lock:
+            return {image: src for (c, src), image in self._state.sources.items() if c == collection_id}
+
+    def stage_vectors(self, collection_id: str, face_model: str, vectors: Mapping[str, np.ndarray]) -> None:
+        with self._write() as s:
+            self._require_collection(s, collection_id)
+            s.staged = {k: v for k, v in s.staged.items() if v[0] != collection_id or v[1] == face_model}
+            for f, v in vectors.items():
+                face = s.faces.get(f)
+                if face is not None and face.row.collection_id == collection_id:
+                    s.staged[f] = (collection_id, face_model, np.array(v, np.float32))
+
+    def staged_faces(self, collection_id: str, face_model: str) -> set[str]:
+        with self._lock:
+            return {f for f, (c, m, _) in self._state.staged.items() if c == collection_id and m == face_model}
+
+    def switch_model(self, collection_id: str, face_model: str, dimension: int, *,
+                     audit: AuditHook | None = None) -> int:
+        with self._write() as s:
+            row = self._require_collection(s, collection_id)
+            ids = sorted(f for f, face in s.faces.items() if face.row.collection_id == collection_id)
+            missing = [f for f in ids if s.staged.get(f, ("", "", None))[:2] != (collection_id, face_model)]
+            if missing:
+                raise ConflictException(
+                    f"{len(missing)} face(s) of collection {collection_id!r} have no {face_model} vector staged")
+            for f in ids:
+                s.faces[f] = replace(s.faces[f], vector=s.staged.pop(f)[2])
+                self._change(s, collection_id, f, "del")
+                self._change(s, collection_id, f, "add")
+            s.collections[collection_id] = replace(row, face_model=face_model, dimension=dimension)
+            s.staged = {k: v for k, v in s.staged.items() if v[0] != collection_id}
+            if audit:
+                audit(MemoryTx(s))
+        return len(ids)
+
     def delete_faces(self, collection_id: str, face_ids: Sequence[str], *, audit: DeleteAuditHook | None = None,
                      receipt: str | None = None, operation: str = "DeleteFaces") -> list[str]:
         with self._write() as s:
@@ -198,6 +236,7 @@ class MemoryStore:
             found = [f.row.face_id for f in found_faces]
             for f in found:
                 del s.faces[f]
+                s.staged.pop(f, None)
             for f in found:
                 self._change(s, collection_id, f, "del")
             images = {f.row.image_id for f in found_faces}

@@ -444,7 +444,7 @@ class Collections(SearchOps):
         version = self._collection_model(collection_id)
         ext = params.external_image_id(external_image_id)
         limit = params.int_range("MaxFaces", max_faces, 1, 100, 100)
-        qf = quality.level(quality_filter, "MEDIUM")
+        qf = quality.level(quality_filter, "AUTO")
         attrs = parse_attributes(detection_attributes or ["DEFAULT"])
         img = self.decode(image)
         faces = self.faces.detect(img.rgb)

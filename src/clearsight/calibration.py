@@ -29,14 +29,17 @@ def available_models() -> dict[str, Any]:
 class Recipe:
     """How the fused face embedding is made (part of the model version)."""
 
-    weight_mobilefacenet: float
+    weight_mobilefacenet: float  # the weight of the ArcFace-aligned net (``face_card``)
     weight_resnet: float
     align_with_68: bool
     resnet_card: str = "dlib-resnet"  # which card runs dlib's ResNet: dlib itself or "dlib-resnet-onnx"
+    face_card: str = "mobilefacenet"  # the ArcFace-aligned 112x112 net: "mobilefacenet" or another embedder
 
     @property
     def dimension(self) -> int:
-        return 192 + (128 if self.weight_resnet > 0 else 0)
+        from .models.registry import CARDS
+
+        return int(CARDS[self.face_card].dimension or 0) + (128 if self.weight_resnet > 0 else 0)
 
 
 @dataclass(frozen=True)

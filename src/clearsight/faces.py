@@ -95,7 +95,7 @@ class FaceAnalyzer:
         calibration's recipe) and what they depend on (the cards' depends_on). The 68-point
         predictor for attributes=ALL loads on first use unless the recipe aligns with it."""
         recipe = self.calibration.recipe
-        roots = ["mobilefacenet"]  # embed() always runs it (its weight scales its part)
+        roots = [recipe.face_card]  # embed() always runs it (its weight scales its part)
         if recipe.weight_resnet > 0:
             roots.append(recipe.resnet_card)
         if recipe.align_with_68:
@@ -121,7 +121,8 @@ class FaceAnalyzer:
 
     @property
     def mobilefacenet(self) -> MobileFaceNetEmbedder:
-        return self.models.get("mobilefacenet", MobileFaceNetEmbedder)
+        """The recipe's ArcFace-aligned net (``face_card``: MobileFaceNet unless the recipe names another)."""
+        return self.models.get(self.calibration.recipe.face_card, MobileFaceNetEmbedder)
 
     @property
     def resnet(self) -> DlibResNetEmbedder | DlibOnnxEmbedder:

@@ -50,7 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("face_model", str, "",
             "Face model version: clearsight-face-fused-2 (the default: MobileFaceNet + dlib's ResNet as ONNX), "
             "clearsight-face-fused-1 (the same nets with dlib's own ResNet: as accurate, about 3x slower; the "
-            "default before 2026-12) or clearsight-face-fast-1 (MobileFaceNet alone: faster, less accurate); empty "
+            "default before 2026-12), clearsight-face-fast-1 (MobileFaceNet alone: faster, less accurate) or "
+            "clearsight-face-plus-1 (a 512-d net of unclear provenance: the most accurate; opt-in); empty "
             "means the default. Collections pin theirs (`clearsight collection migrate`). See docs/accuracy.md."),
     Setting("threads", int, 0,
             "CPU threads per inference session; 0 means one per core."),

@@ -177,6 +177,7 @@ FACTORIES: dict[str, Factory] = {
     "dlib-resnet": _dlib_resnet,
     "dlib-resnet-onnx": _dlib_resnet_onnx,
     "mobilefacenet": _mobilefacenet,
+    "faceplugin-mobilefacenet": _mobilefacenet,
     "ppocrv6-det": _ppocr,
     "ppocr-cls": _ppocr,
     "ppocrv6-rec": _ppocr,

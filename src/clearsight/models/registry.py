@@ -148,7 +148,7 @@ CARDS: dict[str, ModelCard] = {
             "(docs/models.md)",
             provenance_note="The same network as dlib-resnet, run by onnxruntime instead of dlib; the "
             "TF.js weights are 8-bit quantised, so descriptors differ slightly from dlib-bin's. Used by "
-            "clearsight-face-fused-2 (opt-in, its own calibration).",
+            "clearsight-face-fused-2 (the default, its own calibration).",
             mean=(122.782, 117.001, 104.298),
             std=256.0,
             dimension=128,
@@ -176,6 +176,30 @@ CARDS: dict[str, ModelCard] = {
             dimension=192,
             depends_on=("mtcnn-onet",),  # aligned on the verified detector's 5 points
             location="prepared:mobilefacenet.onnx",
+        ),
+        ModelCard(
+            name="faceplugin-mobilefacenet",
+            task="embedding",
+            file="faceplugin-mobilefacenet.onnx",
+            sha256="6e524bb134157e6f9b3f2afd911fb66519a1a305b0e1022db02683a098e1ca93",
+            licence="UNCLEAR. npm faceplugin-face-recognition-js 0.0.1 says \"MIT\" in package.json, but its "
+            "LICENSE names an unrelated copyright holder (\"gitguanqi\"), and neither states where the "
+            "weights come from or what they were trained on",
+            origin="npm faceplugin-face-recognition-js 0.0.1, model/fr_feature.onnx (sha256 87aacdfe...), "
+            "its fixed batch of 1 made dynamic (the final Reshape [1, -1] -> [-1, 512]; same outputs)",
+            runtime="onnxruntime",
+            input_size=(112, 112),
+            preprocessing="ArcFace 5-point similarity alignment to 112x112, BGR, (x - 127.5) / 128, NCHW float32",
+            output="512-d embedding (L2-normalised by us)",
+            provenance_note="Opt-in only (clearsight-face-plus-1): the most accurate face network found in a "
+            "registry package (LFW View 2 99.35% alone with flip), but its provenance and licence cannot be "
+            "verified; do not use it where you must be able to show the right to run it.",
+            colour="BGR",
+            mean=127.5,
+            std=128.0,
+            dimension=512,
+            depends_on=("mtcnn-onet",),
+            location="prepared:faceplugin-mobilefacenet.onnx",
         ),
         ModelCard(
             name="ppocrv6-det",

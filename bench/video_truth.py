@@ -16,7 +16,8 @@ ignores FaceMatches below it (default 99, the issue's operating point). ``--docs
 the table into docs/benchmarks.md (section "Video face search against synthetic ground truth").
 
 ``--baseline`` runs today's still-image pipeline on both clips every ``--sample-ms`` (200):
-DetectFaces on the frame, then SearchFacesByImage on each face's crop (threshold 80) in a
+DetectFaces on the frame, then SearchFacesByImage on each face's crop (a square 1.6 times the
+face, threshold 80) in a
 collection made in a temporary data directory, each detection its own Person.Index (no
 tracking). It saves the answers as out/video_truth/baseline_{scene,distractors}.json and scores them.
 """
@@ -136,7 +137,8 @@ def baseline(sample_ms: int, threshold: float) -> list[tuple[str, Path]]:
                 for face in engine.detect_faces(rgb)["FaceDetails"]:
                     b = face["BoundingBox"]
                     cx, cy = (b["Left"] + b["Width"] / 2) * w, (b["Top"] + b["Height"] / 2) * h
-                    half = max(b["Width"] * w, b["Height"] * h)  # a square twice the face's side
+                    # a square 1.6 times the face's side: the face is the largest one in it
+                    half = 0.8 * max(b["Width"] * w, b["Height"] * h)
                     x1, y1 = max(0, int(cx - half)), max(0, int(cy - half))
                     crop = rgb[y1:min(h, int(cy + half)), x1:min(w, int(cx + half))]
                     if min(crop.shape[:2]) < 96:  # the decoder refuses images under 80 px a side

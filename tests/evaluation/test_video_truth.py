@@ -180,6 +180,13 @@ def test_score_late_start(clip: tuple[Path, Truth]) -> None:
     assert a.detected_samples == a.visible_samples - 3 == len(mine) - 3
     assert s.max_timestamp_error_ms == a.start_error_ms and s.within_one_sample < 1.0
     assert a.identified and s.identification_rate == 1.0
+    # found early, while still partly out of the frame: no error, and not an unmatched detection
+    entering = truth.appearances[0].boxes[0]
+    assert not entering["visible"] and entering["ms"] < truth.appearances[0].first_ms
+    early = copy.deepcopy(mine[0])
+    early["Timestamp"], early["Person"]["Face"]["BoundingBox"] = entering["ms"], ratio(entering["box"], truth.size)
+    e = score(truth, [early, *persons], sample_ms=SAMPLE_MS)
+    assert e.appearances[0].start_error_ms == 0 and e.unmatched_detections == 0 and e.appearances[0].tracks == 1
 
 
 def test_score_unmatched_and_distractor_clip(clip: tuple[Path, Truth], lfw: Path, tmp_path: Path) -> None:

@@ -4,16 +4,18 @@
 edge, cross (pairs walk towards each other at about the same height, so one face passes in front
 of the other), some stop for a while, and all leave before the end. Each appearance pastes the
 head region of one LFW image (an elliptical, feathered cut-out) scaled so the face is 60-120 px
-wide; the identity's ``_0001`` image is kept out of the video for enrolment. The clip is encoded
-H.264 (libx264, yuv420p) through PyAV, frame i at ``round(i * 1000 / fps)`` ms.
+wide (changing by up to 15% along the walk), with its own brightness (0.8-1.15) and motion blur
+over half a frame interval; the identity's ``_0001`` image is kept out of the video for
+enrolment. The clip is encoded H.264 (libx264, yuv420p) through PyAV, frame i at
+``round(i * 1000 / fps)`` ms.
 
 The truth box of a face is the median box the project's detector (YuNet) draws on LFW's
 deep-funnelled images, (78, 67, 170, 188) in the 250x250 image, moved and scaled with the
 cut-out: it is where a detector's box should be, not the cut-out's edge. Per frame, each face
 records its box clipped to the frame, the fraction of its box outside the frame (truncated) and
-the fraction of the in-frame part covered by faces in front of it (occluded); a face is *visible*
-when at least 3/4 of its box is both in the frame and uncovered. Appearances' first_ms/last_ms are the
-first and last visible frames.
+the fraction of the in-frame part covered by faces in front of it (occluded); a face is
+*visible* when at least 3/4 of its box is both in the frame and uncovered. An appearance's
+first_ms/last_ms are its first and last visible frames.
 
 ``score`` rates a GetFaceSearch ``Persons`` list against the truth; ``score_faces`` a
 GetFaceDetection ``Faces`` list. Identities of ``distractors_only`` clips come from the other
@@ -39,6 +41,7 @@ from ..geometry import iou
 LFW_FACE_BOX = (78.0, 67.0, 170.0, 188.0)  # the detector's median box on LFW (x1, y1, x2, y2)
 HEAD_CROP = (40, 20, 210, 240)  # the cut-out taken from the 250x250 LFW image: face, hair, chin
 FACE_WIDTH_PX = (60.0, 120.0)  # face box widths drawn in the video
+EXPOSURE = 0.5  # of a frame interval: a face moving 10 px per frame is blurred over 5 px
 VISIBLE_FRACTION = 0.75  # a face is visible when this much of its box is in the frame and uncovered
 # Names LFW gives to two different people (seen by eye: Jim_OBrien_0001 is another coach than 0002/0003)
 LFW_MISLABELLED = frozenset({"Jim_OBrien"})
@@ -111,6 +114,7 @@ class _Walk:
     face_w: tuple[float, float]  # face width at the start and at the end
     bob: tuple[float, float]  # vertical bob amplitude (px), phase
     z: float  # larger is nearer (drawn later)
+    gain: float  # brightness of this appearance (the light where the person walks)
 
     def at(self, t: float) -> tuple[float, float, float] | None:
         ts = [k[0] for k in self.keys]
@@ -162,7 +166,8 @@ def _schedule(rng: np.random.Generator, pool: list[tuple[str, list[str]]], *, se
     def walk(who: tuple[str, str, str | None], keys: list[tuple[float, float, float]]) -> _Walk:
         fw = float(rng.uniform(*FACE_WIDTH_PX))
         return _Walk(who[0], who[1], who[2], keys, (fw, fw * float(rng.uniform(0.85, 1.15))),
-                     (float(rng.uniform(1.0, 3.0)), float(rng.uniform(0, 2 * math.pi))), float(rng.random()))
+                     (float(rng.uniform(1.0, 3.0)), float(rng.uniform(0, 2 * math.pi))), float(rng.random()),
+                     float(rng.uniform(0.8, 1.15)))
 
     off = FACE_WIDTH_PX[1] * 1.3  # a face centre this far outside the frame is fully out
     t = 0.2
@@ -224,14 +229,14 @@ def _background(path: Path, size: tuple[int, int]) -> np.ndarray:
     return cv2.cvtColor(big[y0:y0 + h, x0:x0 + w], cv2.COLOR_BGR2RGB).astype(np.float32)
 
 
-def _render(bg: np.ndarray, placed: list[tuple[int, float, float, float, np.ndarray, np.ndarray]],
+def _render(bg: np.ndarray, placed: list[tuple[int, float, float, float, float, int, np.ndarray, np.ndarray]],
             ) -> tuple[np.ndarray, list[tuple[int, list[float], float, float]]]:
     """Paste cut-outs back to front; return the frame and, per face, (walk, box, occluded, truncated)."""
     h, w = bg.shape[:2]
     frame = bg.copy()
     fx1, fy1, fx2, fy2 = LFW_FACE_BOX
     layers = []
-    for k, cx, cy, face_w, rgb, alpha in placed:
+    for k, cx, cy, face_w, gain, blur, rgb, alpha in placed:
         s = face_w / (fx2 - fx1)
         sw, sh = max(1, round(rgb.shape[1] * s)), max(1, round(rgb.shape[0] * s))
         sx, sy = sw / rgb.shape[1], sh / rgb.shape[0]
@@ -243,8 +248,12 @@ def _render(bg: np.ndarray, placed: list[tuple[int, float, float, float, np.ndar
         c, d = min(w, ox + sw), min(h, oy + sh)
         mask = np.zeros((h, w), bool)
         if c > a and d > b:
-            img = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)[b - oy:d - oy, a - ox:c - ox]
-            al = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_LINEAR)[b - oy:d - oy, a - ox:c - ox, None]
+            img: np.ndarray = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) * gain
+            al: np.ndarray = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_LINEAR)
+            if blur >= 2:  # motion blur along the walk
+                kernel = np.full((1, blur), 1.0 / blur, np.float32)
+                img, al = cv2.filter2D(img, -1, kernel), cv2.filter2D(al, -1, kernel)
+            img, al = img[b - oy:d - oy, a - ox:c - ox], al[b - oy:d - oy, a - ox:c - ox, None]
             frame[b:d, a:c] = frame[b:d, a:c] * (1 - al) + img * al
             mask[b:d, a:c] = al[:, :, 0] > 0.5
         layers.append((k, box, mask))
@@ -291,9 +300,10 @@ def make_video(out_path: Path | str, lfw_root: Path | str, *, seed: int, seconds
             t = i / fps
             placed = []
             for k, wk in enumerate(walks):
-                at = wk.at(t)
+                at, step = wk.at(t), wk.at(t + 1 / fps) or wk.at(t - 1 / fps)
                 if at is not None:
-                    placed.append((k, *at, *sprites[wk.image]))
+                    blur = round(abs(step[0] - at[0]) * EXPOSURE) if step else 0
+                    placed.append((k, *at, wk.gain, blur, *sprites[wk.image]))
             placed.sort(key=lambda p: walks[p[0]].z)
             rgb, faces = _render(bg, placed)
             for k, box, occluded, truncated in faces:
@@ -401,20 +411,19 @@ def score(truth: Truth, persons: list[dict[str, Any]], *, sample_ms: int, simila
     """Rate GetFaceSearch's ``Persons`` (Timestamp, Person.Index, Person.Face.BoundingBox or
     Person.BoundingBox, FaceMatches[].Face.ExternalImageId = the LFW identity) against the truth.
     A detection's identity is its best FaceMatch at or above ``similarity``."""
-    by_frame: dict[int, list[dict[str, Any]]] = {}
+    by_frame: dict[int, list[tuple[dict[str, Any], np.ndarray]]] = {}
     for p in persons:
         person = p.get("Person", {})
         box = (person.get("Face") or {}).get("BoundingBox") or person.get("BoundingBox")
-        if box:
-            by_frame.setdefault(truth.frame_at(float(p["Timestamp"])), []).append(p)
+        if box:  # Rekognition leaves the face out when a tracked person's face is not visible
+            by_frame.setdefault(truth.frame_at(float(p["Timestamp"])), []).append((p, _pixels(box, truth.size)))
     rows = {a.appearance_id: _Tally() for a in truth.appearances}
     index_apps: dict[int, set[int]] = {}
     false_tracks: set[int] = set()
     false_dets = unmatched = 0
-    for frame, dets in by_frame.items():
-        boxes = [_pixels((d["Person"].get("Face") or {}).get("BoundingBox") or d["Person"]["BoundingBox"],
-                         truth.size) for d in dets]
-        matched = _match(truth, frame, boxes, min_iou)
+    for frame, pairs in by_frame.items():
+        matched = _match(truth, frame, [b for _, b in pairs], min_iou)
+        dets = [d for d, _ in pairs]
         for i, d in enumerate(dets):
             fm = [m for m in d.get("FaceMatches") or [] if similarity is None or m["Similarity"] >= similarity]
             best = max(fm, key=lambda m: m["Similarity"])["Face"].get("ExternalImageId") if fm else None

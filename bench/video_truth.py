@@ -56,6 +56,8 @@ def make(seconds: float, fps: int, people: int) -> None:
               f"{video.stat().st_size / 1e6:.1f} MB, {len(truth.appearances)} appearances of "
               f"{len({a.identity for a in truth.appearances})} people ({occluded} at least half hidden once), "
               f"{time.perf_counter() - start:.1f} s")
+        if truth.skipped_images:
+            print(f"  skipped (not exactly one face in the cut-out): {', '.join(truth.skipped_images)}")
         for a in truth.appearances:
             print(f"  #{a.appearance_id:<2} {a.identity:<28} {a.first_ms / 1000:5.2f}-{a.last_ms / 1000:5.2f} s  "
                   f"{a.image}  enrol: {a.enrol_image or '(never enrolled)'}")

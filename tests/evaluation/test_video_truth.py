@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,16 @@ def lfw() -> Path:
 
 
 @pytest.fixture(scope="module")
-def clip(lfw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Truth]:
+def count(engine) -> Callable[[np.ndarray], int]:  # type: ignore[no-untyped-def]
+    """The screen make_video applies to each LFW cut-out, on the session's engine."""
+    return lambda rgb: len(engine.faces.detect(rgb))
+
+
+@pytest.fixture(scope="module")
+def clip(lfw: Path, count: Callable[[np.ndarray], int], tmp_path_factory: pytest.TempPathFactory,
+         ) -> tuple[Path, Truth]:
     path = tmp_path_factory.mktemp("clip") / "a.mp4"
-    return path, make_video(path, lfw, seed=7, seconds=SECONDS, fps=FPS, people=3)
+    return path, make_video(path, lfw, seed=7, seconds=SECONDS, fps=FPS, people=3, count_faces=count)
 
 
 def frames(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
@@ -44,17 +52,30 @@ def frames(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
     return out
 
 
-def test_same_seed_same_clip(clip: tuple[Path, Truth], lfw: Path, tmp_path: Path) -> None:
+def test_same_seed_same_clip(clip: tuple[Path, Truth], lfw: Path, count: Callable[[np.ndarray], int],
+                             tmp_path: Path) -> None:
     path, truth = clip
-    again = make_video(tmp_path / "b.mp4", lfw, seed=7, seconds=SECONDS, fps=FPS, people=3)
+    again = make_video(tmp_path / "b.mp4", lfw, seed=7, seconds=SECONDS, fps=FPS, people=3, count_faces=count)
     assert again.to_json() == truth.to_json()
     wanted = {0, 13, 27, 39}
     a, b = frames(path, wanted), frames(tmp_path / "b.mp4", wanted)
     assert set(a) == wanted
     assert {i: hashlib.sha256(f.tobytes()).hexdigest() for i, f in a.items()} == {
         i: hashlib.sha256(f.tobytes()).hexdigest() for i, f in b.items()}
-    other = make_video(tmp_path / "c.mp4", lfw, seed=8, seconds=SECONDS, fps=FPS, people=3)
+    other = make_video(tmp_path / "c.mp4", lfw, seed=8, seconds=SECONDS, fps=FPS, people=3, count_faces=count)
     assert other.to_json() != truth.to_json()
+
+
+def test_images_with_a_second_face_are_skipped(lfw: Path, tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def two_faces_first(rgb: np.ndarray) -> int:  # the first cut-out screened "holds two faces"
+        calls.append(1)
+        return 2 if len(calls) == 1 else 1
+
+    truth = make_video(tmp_path / "s.mp4", lfw, seed=7, seconds=3, fps=FPS, people=2, count_faces=two_faces_first)
+    assert len(truth.skipped_images) == 1 and truth.appearances
+    assert truth.skipped_images[0] not in {a.image for a in truth.appearances}
 
 
 def test_the_clip_and_its_truth(clip: tuple[Path, Truth], lfw: Path) -> None:
@@ -197,7 +218,8 @@ def test_score_unmatched_and_distractor_clip(clip: tuple[Path, Truth], lfw: Path
     s = score(truth, [*persons, bogus], sample_ms=SAMPLE_MS)
     assert s.unmatched_detections == 1 and s.false_match_detections == 1 and s.false_match_appearances == 0
 
-    distractors = make_video(tmp_path / "d.mp4", lfw, seed=7, seconds=3, fps=FPS, people=2, distractors_only=True)
+    distractors = make_video(tmp_path / "d.mp4", lfw, seed=7, seconds=3, fps=FPS, people=2, distractors_only=True,
+                             count_faces=lambda rgb: 1)
     assert distractors.distractors_only and all(a.enrol_image is None for a in distractors.appearances)
     assert not distractors.enrolments()
     assert not {a.identity for a in distractors.appearances} & {a.identity for a in truth.appearances}

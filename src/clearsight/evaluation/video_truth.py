@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -69,6 +70,7 @@ class Truth:
     lfw_root: str
     background: str
     appearances: list[Appearance]
+    skipped_images: list[str] = field(default_factory=list)  # LFW images whose cut-out holds 0 or 2+ faces
 
     def ms(self, frame: int) -> int:
         return round(frame * 1000 / self.fps)
@@ -145,23 +147,29 @@ def _identities(lfw_root: Path, distractors: bool) -> list[tuple[str, list[str]]
 
 
 def _schedule(rng: np.random.Generator, pool: list[tuple[str, list[str]]], *, seconds: float,
-              size: tuple[int, int], people: int, distractors: bool) -> list[_Walk]:
+              size: tuple[int, int], people: int, distractors: bool, usable: Callable[[str], bool]) -> list[_Walk]:
     """Events one after another (overlapping): a crossing pair first, then crossings, single walks
     and walk-in/stop/walk-out visits, until the clip ends; every walk leaves before the end."""
     w, h = size
     chosen = [pool[int(i)] for i in rng.choice(len(pool), size=people, replace=False)]
-    used: dict[str, int] = {}  # identity -> video images used so far
+    left = {name: images[1:] for name, images in chosen}  # video images not used yet (_0001 is enrolled)
+    used: dict[str, int] = {}  # identity -> appearances so far
     walks: list[_Walk] = []
 
+    def available(name: str) -> bool:
+        while left[name] and not usable(left[name][0]):
+            left[name].pop(0)
+        return bool(left[name])
+
     def person(busy: set[str]) -> tuple[str, str, str | None] | None:
-        free = [c for c in chosen if c[0] not in busy and used.get(c[0], 0) < len(c[1]) - 1]
+        free = [c for c in chosen if c[0] not in busy and available(c[0])]
         if not free:
             return None
         least = min(used.get(c[0], 0) for c in free)  # everyone once before anyone twice, ...
         fresh = [c for c in free if used.get(c[0], 0) == least]
         name, images = fresh[int(rng.integers(len(fresh)))]
         used[name] = used.get(name, 0) + 1
-        return name, images[used[name]], None if distractors else images[0]
+        return name, left[name].pop(0), None if distractors else images[0]
 
     def walk(who: tuple[str, str, str | None], keys: list[tuple[float, float, float]]) -> _Walk:
         fw = float(rng.uniform(*FACE_WIDTH_PX))
@@ -274,18 +282,41 @@ def _render(bg: np.ndarray, placed: list[tuple[int, float, float, float, float, 
 
 def make_video(out_path: Path | str, lfw_root: Path | str, *, seed: int, seconds: float = 30.0,
                size: tuple[int, int] = (640, 360), fps: int = 25, people: int = 6,
-               distractors_only: bool = False, background: Path | str | None = None) -> Truth:
+               distractors_only: bool = False, background: Path | str | None = None,
+               count_faces: Callable[[np.ndarray], int] | None = None) -> Truth:
     """Write the clip to ``out_path`` (H.264 in MP4) and return its ground truth.
 
     ``background`` defaults to a COCO kitchen photo found next to ``lfw_root``
-    (<data>/lfw/images -> <data>/coco/images/000000007574.jpg)."""
+    (<data>/lfw/images -> <data>/coco/images/000000007574.jpg). An LFW image is used only when
+    ``count_faces`` (RGB -> number of faces; default: the project's detector) finds exactly one
+    face in its cut-out: LFW photos often hold a second person at the edge, a face with no truth."""
     import av
 
     out_path, lfw_root = Path(out_path), Path(lfw_root)
     bg_path = Path(background) if background else lfw_root.parents[1] / DEFAULT_BACKGROUND
+    if count_faces is None:
+        from ..engine import Engine
+
+        analyzer = Engine().faces
+
+        def count_faces(rgb: np.ndarray) -> int:
+            return len(analyzer.detect(rgb))
+    skipped: list[str] = []
+
+    def usable(image: str) -> bool:
+        rgb, alpha = _sprite(lfw_root, image)
+        canvas = np.full((300, 300, 3), 128.0, np.float32)
+        y, x = (300 - rgb.shape[0]) // 2, (300 - rgb.shape[1]) // 2
+        region = canvas[y:y + rgb.shape[0], x:x + rgb.shape[1]]
+        region[:] = region * (1 - alpha[:, :, None]) + rgb * alpha[:, :, None]
+        ok = count_faces(canvas.astype(np.uint8)) == 1
+        if not ok:
+            skipped.append(image)
+        return ok
+
     rng = np.random.default_rng(seed)
     walks = _schedule(rng, _identities(lfw_root, distractors_only), seconds=seconds, size=size,
-                      people=people, distractors=distractors_only)
+                      people=people, distractors=distractors_only, usable=usable)
     walks.sort(key=lambda wk: wk.keys[0][0])
     sprites = {wk.image: _sprite(lfw_root, wk.image) for wk in walks}
     bg = _background(bg_path, size)
@@ -321,7 +352,7 @@ def make_video(out_path: Path | str, lfw_root: Path | str, *, seed: int, seconds
     apps = [a for a in apps if a.boxes]
     for i, a in enumerate(apps):
         a.appearance_id = i
-    return Truth(fps, n, size, seed, distractors_only, str(lfw_root), str(bg_path), apps)
+    return Truth(fps, n, size, seed, distractors_only, str(lfw_root), str(bg_path), apps, skipped)
 
 
 # --- scoring --------------------------------------------------------------------------------

@@ -18,13 +18,14 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 PG_USER = "clearsight-pg"
 OPTIONS = ("-c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=on "
-           "-c wal_recycle=off -c shared_buffers=64MB -c max_connections=60 -c max_wal_size=256MB")
+           "-c shared_buffers=64MB -c max_connections=60 -c max_wal_size=256MB")
 
 
 def binaries() -> Path | None:
@@ -63,6 +64,21 @@ class PgServer:
         self.url = f"postgresql://postgres@/postgres?host={self.root}"
         self._names = itertools.count(1)
         self._lock = threading.Lock()
+        self.configure("wal_recycle", "off")  # what erasure needs (docs/postgres.md), as an operator sets it
+
+    def configure(self, name: str, value: str) -> None:
+        """ALTER SYSTEM SET name = value, reloaded, and waited for (new sessions see it)."""
+        import psycopg
+
+        self.sql(f"ALTER SYSTEM SET {name} = '{value}'")
+        self.sql("SELECT pg_reload_conf()")
+        for _ in range(100):
+            with psycopg.connect(self.url) as conn:
+                row = conn.execute("SELECT reset_val FROM pg_settings WHERE name = %s", (name,)).fetchone()
+            if row and row[0] == value:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{name} = {value} did not take effect")
 
     def _run(self, tool: str, *args: str) -> None:
         done = subprocess.run([str(self.bin / tool), *args], capture_output=True, text=True, timeout=120,

@@ -42,7 +42,8 @@ ROUNDS = 2  # WAL switch + checkpoint rounds
 
 def compact(db: PgDatabase) -> None:
     with db.exclusive("erasure (VACUUM FULL, WAL switch, CHECKPOINT) failed") as conn:
-        recycle = conn.execute("SHOW wal_recycle").fetchone()
+        # the server's value (a session's SET would not change what the checkpointer does)
+        recycle = conn.execute("SELECT reset_val FROM pg_settings WHERE name = 'wal_recycle'").fetchone()
         if recycle and recycle[0] == "on":
             raise StorageError(
                 "this PostgreSQL server recycles WAL segments (wal_recycle = on), so deleted faces' bytes would "

@@ -42,6 +42,7 @@ class PgVectorIndex:
         self.part, self.dimension = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
         self.table = partition(self.part)
         self.candidates = max(1, int(candidates))
+        self._count: tuple[int, int] | None = None  # (seq, faces) last counted
 
     @property
     def seq(self) -> int:
@@ -52,8 +53,12 @@ class PgVectorIndex:
         pass  # always current: the database is the index
 
     def __len__(self) -> int:
-        rows = self.store.database.read(sql.SQL("SELECT count(*) FROM {}").format(self.table))
-        return int(rows[0][0])
+        """The face count (counted again only after a change: every search asks for it)."""
+        seq = self.store.last_change()
+        if self._count is None or self._count[0] != seq:
+            rows = self.store.database.read(sql.SQL("SELECT count(*) FROM {}").format(self.table))
+            self._count = (seq, int(rows[0][0]))
+        return self._count[1]
 
     def __contains__(self, face_id: object) -> bool:
         rows = self.store.database.read(sql.SQL("SELECT 1 FROM {} WHERE face_id=%s").format(self.table), (face_id,))

@@ -1,0 +1,178 @@
+"""The PostgreSQL backend on a real server (tests/pg.py starts one; skipped without the binaries):
+what the congruence test cannot see. HNSW search with exact re-scoring against exact search, the
+erasure proof on the server's files, access keys in the database, the one place storage_url is
+read, and writers of two processes' worth of connections sharing one audit chain."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from clearsight.calibration import Calibration
+from clearsight.errors import StorageError
+from clearsight.policy.audit import AuditLog, AuditRecord
+from clearsight.settings import Settings
+from clearsight.storage.backends import open_store, sqlite_path
+from clearsight.storage.base import NewFace
+from clearsight.storage.index import ExactIndex
+from clearsight.storage.sqlite import SqliteStore
+
+from ..pg import fresh_url, server
+
+BOX = {"Width": 0.1, "Height": 0.1, "Left": 0.1, "Top": 0.1}
+
+
+def store(url: str | None = None, **kwargs: Any) -> Any:
+    from clearsight.storage.postgres import PgDatabase, PostgresStore
+
+    return PostgresStore(PgDatabase(url or fresh_url()), **kwargs)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def gallery(rng: np.random.Generator, people: int, per_person: int, d: int, spread: float) -> np.ndarray:
+    """Face-like vectors: identities as random directions, each person's faces scattered around theirs
+    (``spread`` sets how far: a same-person pair scores about 1 / (1 + spread**2))."""
+    centres = unit(rng.standard_normal((people, d)))
+    noise = rng.standard_normal((people, per_person, d)) * spread / np.sqrt(d)
+    return unit(centres[:, None, :] + noise).reshape(people * per_person, d)
+
+
+def faces(mat: np.ndarray, prefix: str = "f") -> list[NewFace]:
+    return [NewFace(f"{prefix}{i:06d}", f"img{i}", None, BOX, 99.0, v) for i, v in enumerate(mat)]
+
+
+@pytest.mark.parametrize("index_type", ["halfvec", "vector"])
+def test_hnsw_with_exact_rescoring_equals_exact_search_at_similarity_99(index_type: str) -> None:
+    rng = np.random.default_rng(3)
+    cal = Calibration.load()
+    d = cal.recipe.dimension
+    min_score = cal.score_for(99.0)
+    mat = gallery(rng, 600, 5, d, spread=0.5)  # 3,000 faces; a same-person pair scores about the 99 bar
+    s = store(index_type=index_type)
+    s.create_collection("c", "m", d)
+    s.add_faces("c", faces(mat))
+    pg = s.vector_index("c", candidates=64)  # far fewer candidates than faces: the HNSW path
+    exact = ExactIndex(d)
+    exact.add([f"f{i:06d}" for i in range(len(mat))], mat)
+    queries = unit(mat[rng.choice(len(mat), 60, replace=False)] + rng.standard_normal((60, d)) * 0.2 / np.sqrt(d))
+    matched = 0
+    for q in queries:
+        want = exact.search(q, k=8, min_score=min_score)
+        got = pg.search(q, k=8, min_score=min_score)
+        assert [h.face_id for h in got] == [h.face_id for h in want]
+        assert [h.score for h in got] == [h.score for h in want]  # exact float32 scores, not the index's
+        matched += len(want)
+    assert matched > 120  # the comparison is about real matches, not empty answers
+    assert len(pg) == len(mat) and "f000001" in pg and "nope" not in pg
+
+
+def test_a_small_collection_is_searched_exactly() -> None:
+    rng = np.random.default_rng(4)
+    mat = unit(rng.standard_normal((50, 16)))
+    s = store()
+    s.create_collection("c", "m", 16)
+    s.add_faces("c", faces(mat))
+    exact = ExactIndex(16)
+    exact.add([f"f{i:06d}" for i in range(50)], mat)
+    for q in mat[:10]:
+        assert s.vector_index("c", candidates=64).search(q, k=50) == exact.search(q, k=50)
+
+
+def test_erasure_leaves_no_byte_of_a_deleted_vector_in_the_data_directory() -> None:
+    from clearsight.storage.postgres.erasure import needles, scan
+
+    rng = np.random.default_rng(5)
+    mat = unit(rng.standard_normal((200, 128)))
+    s = store()
+    s.create_collection("c", "m", 128)
+    s.add_faces("c", faces(mat))
+    s.stage_vectors("c", "next", {"f000007": mat[8]})
+    s.checkpoint()  # the rows are in the heap and index files now, not only in the WAL
+    gone, kept = needles(mat[7]), needles(mat[9])
+    before = scan(server().data, gone)
+    assert {p.parent.name for p, _ in before} >= {"pg_wal"} and any("base" in p.parts for p, _ in before)
+    assert s.delete_faces("c", ["f000007"], receipt="r1") == ["f000007"]
+    assert scan(server().data, gone)  # deleted is not erased: the bytes are still there
+    s.vacuum()
+    left = scan(server().data, gone)
+    assert not left, f"deleted vector bytes remain in {sorted({str(p) for p, _ in left})}"
+    assert scan(server().data, kept)  # the proof can see a vector that was not deleted
+    s.complete_erasures(s.pending_erasures(), 1.0)
+    assert s.erasure("r1")["completed"] == 1.0 and s.pending_erasures() == 0
+
+
+def test_a_server_that_recycles_wal_is_refused_rather_than_a_receipt_completed() -> None:
+    url = fresh_url()
+    s = store(url)
+    server().configure("wal_recycle", "on")  # PostgreSQL's default
+    try:
+        with pytest.raises(StorageError, match="wal_recycle"):
+            s.vacuum()
+    finally:
+        server().configure("wal_recycle", "off")
+
+
+def test_access_keys_live_in_postgres(tmp_path: Path) -> None:
+    from clearsight.server.keys import KeyStore
+
+    url = fresh_url()
+    keys = KeyStore(tmp_path, storage_url=url)
+    assert keys.empty()
+    key_id, secret = keys.create("ops", scopes=frozenset({"admin"}))
+    assert keys.secret(key_id) == secret and keys.get(key_id).admin  # type: ignore[union-attr]
+    other = KeyStore(tmp_path, storage_url=url)  # another process's view: the same rows
+    assert [k.access_key_id for k in other.list()] == [key_id]
+    other.revoke(key_id)
+    assert keys.secret(key_id) is None
+    assert not (tmp_path / "clearsight.db").exists()  # nothing went to SQLite
+
+
+def test_storage_url_picks_the_backend(tmp_path: Path) -> None:
+    assert sqlite_path("", tmp_path) == tmp_path / "clearsight.db"
+    assert sqlite_path("sqlite:///other.db", tmp_path) == tmp_path / "other.db"
+    assert sqlite_path("sqlite:////abs/x.db", tmp_path) == Path("/abs/x.db")
+    with pytest.raises(StorageError, match="neither"):
+        sqlite_path("mysql://root:secret@db/x", tmp_path)
+    assert isinstance(open_store("", tmp_path), SqliteStore)
+    from clearsight.storage.postgres import PostgresStore
+
+    assert isinstance(open_store(fresh_url(), tmp_path), PostgresStore)
+
+
+def test_an_unreachable_server_is_a_storage_error() -> None:
+    from clearsight.storage.postgres import PgDatabase
+
+    with pytest.raises(StorageError, match="cannot open the database"):
+        PgDatabase("postgresql://nobody@/nowhere?host=/nonexistent-socket-dir&connect_timeout=2")
+
+
+def test_writers_with_separate_connections_keep_one_audit_chain(tmp_path: Path) -> None:
+    """Two store objects (each its own connections and process lock, as two processes have) write
+    at once; the advisory lock serialises them, so the chain verifies and the log has no gap."""
+    url = fresh_url()
+    settings = Settings.load(audit_key="5a" * 32)
+    stores = [store(url), store(url)]
+    stores[0].create_collection("c", "m", 4)
+    logs = [AuditLog(s, settings, data_dir=tmp_path) for s in stores]
+    rng = np.random.default_rng(6)
+
+    def write(n: int) -> None:
+        for i in range(25):
+            new = NewFace(f"w{n}-{i}", "img", None, BOX, 99.0, unit(rng.standard_normal(4)))
+            stores[n].add_faces("c", [new], audit=logs[n].hook(AuditRecord("IndexFaces", "c")))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert logs[0].verify().ok and logs[0].verify().records == 50
+    seqs = [seq for seq, _, _, _ in stores[1].changes_since(0)]
+    assert seqs == list(range(1, 51)) and stores[1].last_change() == 50 and stores[0].counts("c") == (50, 0)

@@ -98,6 +98,10 @@ class PgServer:
         self.sql(f"CREATE DATABASE {name}")
         return f"postgresql://postgres@/{name}?host={self.root}"
 
+    def restart(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "-m", "fast",
+                  "-o", f"{OPTIONS} -k {self.root}", "restart")
+
     def stop(self) -> None:
         if self.data.exists():
             subprocess.run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],

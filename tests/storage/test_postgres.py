@@ -44,8 +44,18 @@ def gallery(rng: np.random.Generator, people: int, per_person: int, d: int, spre
     return unit(centres[:, None, :] + noise).reshape(people * per_person, d)
 
 
-def faces(mat: np.ndarray, prefix: str = "f") -> list[NewFace]:
-    return [NewFace(f"{prefix}{i:06d}", f"img{i}", None, BOX, 99.0, v) for i, v in enumerate(mat)]
+def faces(mat: np.ndarray) -> list[NewFace]:
+    return [NewFace(f"f{i:06d}", f"img{i}", None, BOX, 99.0, v) for i, v in enumerate(mat)]
+
+
+def loaded(mat: np.ndarray, **kwargs: Any) -> tuple[Any, ExactIndex]:
+    """A PostgresStore whose collection "c" holds ``mat`` (faces f000000...), and an ExactIndex of it."""
+    s = store(**kwargs)
+    s.create_collection("c", "m", mat.shape[1])
+    s.add_faces("c", faces(mat))
+    exact = ExactIndex(mat.shape[1])
+    exact.add([f"f{i:06d}" for i in range(len(mat))], mat)
+    return s, exact
 
 
 @pytest.mark.parametrize("index_type", ["halfvec", "vector"])
@@ -55,12 +65,8 @@ def test_hnsw_with_exact_rescoring_equals_exact_search_at_similarity_99(index_ty
     d = cal.recipe.dimension
     min_score = cal.score_for(99.0)
     mat = gallery(rng, 600, 5, d, spread=0.5)  # 3,000 faces; a same-person pair scores about the 99 bar
-    s = store(index_type=index_type)
-    s.create_collection("c", "m", d)
-    s.add_faces("c", faces(mat))
+    s, exact = loaded(mat, index_type=index_type)
     pg = s.vector_index("c", candidates=64)  # far fewer candidates than faces: the HNSW path
-    exact = ExactIndex(d)
-    exact.add([f"f{i:06d}" for i in range(len(mat))], mat)
     queries = unit(mat[rng.choice(len(mat), 60, replace=False)] + rng.standard_normal((60, d)) * 0.2 / np.sqrt(d))
     matched = 0
     for q in queries:
@@ -76,11 +82,7 @@ def test_hnsw_with_exact_rescoring_equals_exact_search_at_similarity_99(index_ty
 def test_a_small_collection_is_searched_exactly() -> None:
     rng = np.random.default_rng(4)
     mat = unit(rng.standard_normal((50, 16)))
-    s = store()
-    s.create_collection("c", "m", 16)
-    s.add_faces("c", faces(mat))
-    exact = ExactIndex(16)
-    exact.add([f"f{i:06d}" for i in range(50)], mat)
+    s, exact = loaded(mat)
     for q in mat[:10]:
         assert s.vector_index("c", candidates=64).search(q, k=50) == exact.search(q, k=50)
 
@@ -90,9 +92,7 @@ def test_erasure_leaves_no_byte_of_a_deleted_vector_in_the_data_directory() -> N
 
     rng = np.random.default_rng(5)
     mat = unit(rng.standard_normal((200, 128)))
-    s = store()
-    s.create_collection("c", "m", 128)
-    s.add_faces("c", faces(mat))
+    s, _ = loaded(mat)
     s.stage_vectors("c", "next", {"f000007": mat[8]})
     s.checkpoint()  # the rows are in the heap and index files now, not only in the WAL
     gone, kept = needles(mat[7]), needles(mat[9])
@@ -176,3 +176,13 @@ def test_writers_with_separate_connections_keep_one_audit_chain(tmp_path: Path) 
     assert logs[0].verify().ok and logs[0].verify().records == 50
     seqs = [seq for seq, _, _, _ in stores[1].changes_since(0)]
     assert seqs == list(range(1, 51)) and stores[1].last_change() == 50 and stores[0].counts("c") == (50, 0)
+
+
+def test_the_store_reconnects_after_the_server_restarts() -> None:
+    s, _ = loaded(unit(np.random.default_rng(7).standard_normal((3, 4))))
+    assert s.counts("c") == (3, 0)
+    server().restart()
+    assert s.counts("c") == (3, 0)  # a read on a dropped connection is retried on a new one
+    server().restart()
+    s.create_user("c", "ann")  # a write on a dropped connection begins on a new one
+    assert s.users("c") == ["ann"]

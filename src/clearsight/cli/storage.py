@@ -21,6 +21,7 @@ from typing import Any
 from ..datadir import check_database, secure
 from ..errors import InvalidParameterException
 from ..settings import Settings
+from ..storage.backends import is_postgres
 from ..storage.sqlite import SqliteStore
 
 KEY_FILES = ("master.key", "token.key", "audit.key")
@@ -61,6 +62,10 @@ def backup(data_dir: Path, dest: Path) -> dict[str, Any]:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     settings = Settings.load(data_dir=args.data_dir)
+    if is_postgres(settings.storage_url):
+        raise InvalidParameterException(
+            "storage_url is a PostgreSQL database: back it up with PostgreSQL's tools (pg_dump, or pg_basebackup "
+            "with WAL archiving), and the data directory's key files beside it (docs/postgres.md)")
     result = backup(Path(settings.data_dir), Path(args.dest))
     external = settings.audit_key_file
     if external and Path(external).resolve().parent != Path(settings.data_dir).resolve():

@@ -28,7 +28,7 @@ from psycopg import sql
 from ...errors import StorageError
 from .migrations import MIGRATIONS, Migration
 
-__all__ = ["WRITE_LOCK", "PgDatabase", "open_pg_database", "redact", "translate"]
+__all__ = ["WRITE_LOCK", "PgDatabase", "dropped", "open_pg_database", "redact", "translate"]
 
 WRITE_LOCK = 0x436C5369  # pg_advisory_xact_lock key every ClearSight writer of a database takes ("ClSi")
 
@@ -53,6 +53,12 @@ def translate(exc: psycopg.Error, what: str) -> StorageError:
         return StorageError(f"{what}: cannot reach the PostgreSQL server ({str(exc).strip()}); "
                             "check storage_url and that the server is running")
     return StorageError(f"{what}: {str(exc).strip()}")
+
+
+def dropped(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
+    """Whether the error says the server dropped the connection (restart, failover, terminated)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    return conn.closed or conn.broken or state.startswith(("57P", "08"))
 
 
 class PgDatabase:
@@ -132,8 +138,16 @@ class PgDatabase:
 
     # --- reading --------------------------------------------------------------------------
     def read(self, query: str | sql.Composed, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement's rows; retried once on a new connection when the server dropped this one
+        (it restarted, or failed over): a read is safe to repeat."""
         with self.errors("database read failed"):
-            return self.connection.execute(query, args).fetchall()
+            try:
+                return self.connection.execute(query, args).fetchall()
+            except psycopg.OperationalError as exc:
+                if not dropped(self.connection, exc):
+                    raise
+                self.close()
+                return self.connection.execute(query, args).fetchall()
 
     @contextmanager
     def snapshot(self) -> Iterator[psycopg.Connection[Any]]:
@@ -153,11 +167,12 @@ class PgDatabase:
         """A write transaction, serialised with every other writer of this process (the lock) and of
         others (the advisory lock); rolled back on any exception."""
         with self._write_lock:
-            conn = self.connection
+            conn = self._begun()
+            committing = False
             try:
-                conn.execute("BEGIN")
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 yield conn
+                committing = True
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -165,9 +180,29 @@ class PgDatabase:
                         conn.execute("ROLLBACK")
                     except psycopg.Error:
                         conn.close()
+                if committing and isinstance(exc, psycopg.OperationalError) and dropped(conn, exc):
+                    raise StorageError("the connection to PostgreSQL was lost while committing: the write may or "
+                                       "may not have been stored; read before retrying") from exc
                 if isinstance(exc, psycopg.Error):
                     raise translate(exc, "database write failed, nothing was written") from exc
                 raise
+
+    def _begun(self) -> psycopg.Connection[Any]:
+        """This thread's connection with a transaction begun (on a new connection if the server
+        dropped the old one: nothing was sent yet, so that is safe)."""
+        try:
+            conn = self.connection
+            try:
+                conn.execute("BEGIN")
+            except psycopg.OperationalError as exc:
+                if not dropped(conn, exc):
+                    raise
+                self.close()
+                conn = self.connection
+                conn.execute("BEGIN")
+        except psycopg.Error as exc:
+            raise translate(exc, "database write failed, nothing was written") from exc
+        return conn
 
     @contextmanager
     def exclusive(self, what: str) -> Iterator[psycopg.Connection[Any]]:

@@ -24,7 +24,7 @@ import numpy as np
 from psycopg import sql
 
 from ..base import Hit
-from .store import partition, to_numpy
+from .store import matrix, partition
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -86,11 +86,13 @@ class PgVectorIndex:
             few = cur.execute(sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) s").format(self.table),
                               (want + 1,)).fetchone()
             if few is not None and int(few[0]) <= want:
-                return cur.execute(sql.SQL("SELECT face_id, vector FROM {} ORDER BY seq").format(self.table)).fetchall()
+                every = sql.SQL("SELECT face_id, vector_send(vector) FROM {} ORDER BY seq")
+                return cur.execute(every.format(self.table)).fetchall()
             cur.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
                         "'relaxed_order', true)", (str(min(max(want, 40), MAX_EF_SEARCH)),))
             cast = sql.SQL("{}({})").format(sql.SQL(self.store.index_type), sql.Literal(self.dimension))
-            nearest = sql.SQL("SELECT face_id, vector FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} LIMIT %s")
+            nearest = sql.SQL("SELECT face_id, vector_send(vector) FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} "
+                              "LIMIT %s")
             return cur.execute(nearest.format(self.table, cast, cast),
                                (np.asarray(query, np.float32), want)).fetchall()
 
@@ -100,7 +102,7 @@ class PgVectorIndex:
         rows = self._candidates(query, max(self.candidates, 8 * k))
         if not rows:
             return []
-        mat = np.stack([to_numpy(r[1]) for r in rows])
+        mat = matrix([r[1] for r in rows])
         scores = mat @ np.asarray(query, np.float32)
         order = np.argsort(-scores, kind="stable")
         return [Hit(rows[i][0], float(scores[i])) for i in order[:k] if scores[i] >= min_score]

@@ -29,7 +29,7 @@ from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow
 from .database import PgDatabase, open_pg_database
 from .migrations import NO_STATISTICS
 
-__all__ = ["INDEX_TYPES", "PostgresStore", "PostgresTx", "partition", "to_numpy"]
+__all__ = ["INDEX_TYPES", "PostgresStore", "PostgresTx", "matrix", "partition"]
 
 INDEX_TYPES = {"halfvec": "halfvec_ip_ops", "vector": "vector_ip_ops"}  # the HNSW index's element type
 FACE_COLUMNS = "face_id, collection_id, image_id, external_image_id, bbox, confidence, user_id, created"
@@ -41,9 +41,13 @@ def partition(part: int) -> sql.Identifier:
     return sql.Identifier(f"faces_p{int(part)}")
 
 
-def to_numpy(value: Any) -> np.ndarray:
-    """A pgvector value (as the client loads it) as a float32 array."""
-    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, np.float32)
+def matrix(blobs: Sequence[bytes], dimension: int = 0) -> np.ndarray:
+    """Vectors read as ``vector_send(vector)`` (pgvector's binary form: a 4-byte header, then
+    big-endian float32) as one float32 matrix, converted in bulk (exactly: no rounding)."""
+    if not blobs:
+        return np.zeros((0, dimension), np.float32)
+    raw = b"".join(bytes(b)[4:] for b in blobs)
+    return np.frombuffer(raw, ">f4").astype(np.float32).reshape(len(blobs), -1)
 
 
 def _face(r: Sequence[Any]) -> FaceRow:
@@ -315,19 +319,18 @@ class PostgresStore:
 
     def face_vectors(self, collection_id: str, face_ids: Sequence[str]) -> dict[str, np.ndarray]:
         with self.database.errors("database read failed"), self.database.connection.cursor(binary=True) as cur:
-            rows = cur.execute("SELECT face_id, vector FROM faces WHERE collection_id=%s AND face_id = ANY(%s) "
-                               "ORDER BY seq", (collection_id, list(face_ids))).fetchall()
-        return {r[0]: to_numpy(r[1]) for r in rows}
+            rows = cur.execute("SELECT face_id, vector_send(vector) FROM faces WHERE collection_id=%s AND "
+                               "face_id = ANY(%s) ORDER BY seq", (collection_id, list(face_ids))).fetchall()
+        return {r[0]: matrix([r[1]])[0] for r in rows}
 
     def all_vectors(self, collection_id: str) -> tuple[list[str], np.ndarray, int]:
         """Every face id and vector, and the change seq they are current to (for index rebuilds)."""
         with self.database.snapshot() as conn, conn.cursor(binary=True) as cur:
             seq = self._value(conn, "SELECT value FROM counters WHERE name='changes'")
             dim = self._value(conn, "SELECT dimension FROM collections WHERE collection_id=%s", (collection_id,))
-            rows = cur.execute("SELECT face_id, vector FROM faces WHERE collection_id=%s ORDER BY seq",
+            rows = cur.execute("SELECT face_id, vector_send(vector) FROM faces WHERE collection_id=%s ORDER BY seq",
                                (collection_id,)).fetchall()
-        mat = np.stack([to_numpy(r[1]) for r in rows]) if rows else np.zeros((0, dim), np.float32)
-        return [r[0] for r in rows], mat, seq
+        return [r[0] for r in rows], matrix([r[1] for r in rows], dim), seq
 
     @staticmethod
     def _value(conn: Conn, query: str, args: Sequence[Any] = ()) -> int:

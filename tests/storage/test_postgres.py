@@ -93,19 +93,22 @@ def test_erasure_leaves_no_byte_of_a_deleted_vector_in_the_data_directory() -> N
     rng = np.random.default_rng(5)
     mat = unit(rng.standard_normal((200, 128)))
     s, _ = loaded(mat)
-    s.stage_vectors("c", "next", {"f000007": mat[8]})
+    s.stage_vectors("c", "next", {"f000007": -mat[11]})
+    s.create_collection("d", "m", 128)  # a whole collection deleted: its partition is dropped
+    s.add_faces("d", [NewFace("d0", "img", None, BOX, 99.0, -mat[10])])
     s.checkpoint()  # the rows are in the heap and index files now, not only in the WAL
-    gone, kept = needles(mat[7]), needles(mat[9])
+    gone, kept = needles(mat[7]) + needles(-mat[11]) + needles(-mat[10]), needles(mat[9])
     before = scan(server().data, gone)
     assert {p.parent.name for p, _ in before} >= {"pg_wal"} and any("base" in p.parts for p, _ in before)
-    assert s.delete_faces("c", ["f000007"], receipt="r1") == ["f000007"]
+    assert s.delete_faces("c", ["f000007"], receipt="r1") == ["f000007"]  # its staged vector goes too
+    assert s.delete_collection("d", receipt="r2") == 1
     assert scan(server().data, gone)  # deleted is not erased: the bytes are still there
     s.vacuum()
     left = scan(server().data, gone)
     assert not left, f"deleted vector bytes remain in {sorted({str(p) for p, _ in left})}"
     assert scan(server().data, kept)  # the proof can see a vector that was not deleted
     s.complete_erasures(s.pending_erasures(), 1.0)
-    assert s.erasure("r1")["completed"] == 1.0 and s.pending_erasures() == 0
+    assert s.erasure("r1")["completed"] == s.erasure("r2")["completed"] == 1.0 and s.pending_erasures() == 0
 
 
 def test_a_server_that_recycles_wal_is_refused_rather_than_a_receipt_completed() -> None:

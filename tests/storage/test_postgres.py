@@ -189,3 +189,52 @@ def test_the_store_reconnects_after_the_server_restarts() -> None:
     server().restart()
     s.create_user("c", "ann")  # a write on a dropped connection begins on a new one
     assert s.users("c") == ["ann"]
+
+
+def test_store_status_names_the_partitions_and_whether_erasure_can_complete(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from clearsight.storage.backends import status
+
+    url = fresh_url()
+    loaded(unit(np.random.default_rng(8).standard_normal((5, 8))), url=url)
+    out = status(url, tmp_path)
+    assert out["Backend"] == "postgresql" and out["ErasureCanComplete"] and out["SchemaVersion"] == 1
+    [c] = out["Collections"]
+    assert (c["CollectionId"], c["Faces"], c["Dimension"], c["HnswType"]) == ("c", 5, 8, "halfvec")
+    assert c["HeapBytes"] > 0 and c["HnswBytes"] > 0
+    env = dict(os.environ, CLEARSIGHT_STORAGE_URL=url)
+    done = subprocess.run([sys.executable, "-m", "clearsight.cli", "store", "status", "--json", "--data-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["Collections"][0]["Faces"] == 5, done.stderr
+    assert status("", tmp_path)["Backend"] == "sqlite"
+
+
+def test_two_collections_objects_on_one_database_see_each_others_faces_at_once(engine: Any, tmp_path: Path) -> None:
+    """Two servers (two data directories, one database, one audit key): no index to catch up, a face
+    indexed through one is found through the other, and deleted through the other is gone from both."""
+    from clearsight.collections.service import Collections
+
+    from .test_congruence import FixedEngine, vectors
+
+    url = fresh_url()
+    fixed = FixedEngine(engine, vectors(engine.calibration.recipe.dimension))
+    made = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "token.key").write_bytes(b"k" * 32)
+        made.append(Collections(tmp_path / name, settings=fixed.settings, faces=fixed.faces,  # type: ignore[arg-type]
+                                calibration=fixed.calibration, decode=fixed.decode, store=store(url)))
+    a, b = made
+    a.create_collection(collection_id="c")
+    face = a.index_faces(collection_id="c", image="a1", quality_filter="NONE")["FaceRecords"][0]["Face"]["FaceId"]
+    found = b.search_faces_by_image(collection_id="c", image="a2", face_match_threshold=50)
+    assert [m["Face"]["FaceId"] for m in found["FaceMatches"]] == [face]
+    assert b.delete_faces(collection_id="c", face_ids=[face])["DeletedFaces"] == [face]
+    assert a.search_faces_by_image(collection_id="c", image="a2", face_match_threshold=50)["FaceMatches"] == []
+    assert a.audit.verify().ok and b.audit.verify().ok
+    for c in made:
+        c.close()

@@ -94,7 +94,33 @@ def cmd_erasure(args: argparse.Namespace) -> int:
     return 0 if receipt["Complete"] else 3
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    from ..storage.backends import status
+
+    settings = Settings.load(data_dir=args.data_dir)
+    out = status(settings.storage_url, Path(settings.data_dir))
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    where = out.get("Url") or out.get("Path")
+    print(f"{out['Backend']} {where} (schema {out['SchemaVersion']})")
+    if out["Backend"] == "postgresql":
+        print(f"PostgreSQL {out['ServerVersion']}, pgvector {out['Pgvector']}; wal_recycle={out['WalRecycle']} "
+              f"(erasure {'can' if out['ErasureCanComplete'] else 'CANNOT'} complete); "
+              f"{out['PendingErasures']} erasure(s) pending")
+    for c in out["Collections"]:
+        sizes = f", {c['HeapBytes']} heap + {c['HnswBytes']} HNSW ({c['HnswType']}) bytes" if "HeapBytes" in c else ""
+        print(f"  {c['CollectionId']}: {c['Faces']} faces, {c['Dimension']}-d {c['FaceModel']}{sizes}")
+    return 0
+
+
 def register(sub: Any) -> None:
+    p = sub.add_parser("store", help="the store of record (storage_url): status")
+    p.add_argument("action", choices=["status"])
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=cmd_store)
+
     p = sub.add_parser("backup", help="copy the database (consistently, while serving) and its keys to DEST")
     p.add_argument("dest", metavar="DEST", help="a new or empty folder; it becomes a data directory")
     p.add_argument("--data-dir", metavar="DIR", help="the data directory to back up (default $CLEARSIGHT_DATA_DIR)")

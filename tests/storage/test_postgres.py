@@ -238,3 +238,24 @@ def test_two_collections_objects_on_one_database_see_each_others_faces_at_once(e
     assert a.audit.verify().ok and b.audit.verify().ok
     for c in made:
         c.close()
+
+
+def test_retention_hides_faces_as_sqlite_does(tmp_path: Path) -> None:
+    import json
+
+    day = 86400.0
+    answers = []
+    for s in (SqliteStore(tmp_path / "clearsight.db"), store()):
+        s.create_collection("c", "m", 2)
+        for face_id, when in (("f1", 1000.0), ("f2", 1000.0 + 1.5 * day)):
+            s.clock = lambda when=when: when
+            s.add_faces("c", [NewFace(face_id, "img", None, BOX, 99.0, np.array([1.0, 0.0], np.float32))])
+        s.clock = lambda: 1000.0 + 2 * day
+        before = [f.face_id for f in s.faces("c")]
+        s.set_policy_json("c", json.dumps({"retention_days": 1}))
+        answers.append((before, [f.face_id for f in s.faces("c")],
+                        [f.face_id for f in s.faces("c", include_expired=True)],
+                        s.expired_among("c", ["f1", "f2", "nope"]), s.has_retention("c"),
+                        s.expired_faces("c", 1000.0 + day), [f.face_id for f in s.faces("c", face_ids=["f1"])]))
+    assert answers[0] == answers[1]
+    assert answers[0][1] == ["f2"] and answers[0][3] == {"f1"}

@@ -33,7 +33,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     data_dir = Path(settings.data_dir)
     from ..datadir import open_for_serving
 
-    open_for_serving(data_dir, integrity_check=settings.integrity_check)  # 0700, one server, database checked
+    open_for_serving(data_dir, integrity_check=settings.integrity_check,  # 0700, one server, database checked
+                     storage_url=settings.storage_url)
     keys = KeyStore(data_dir, storage_url=settings.storage_url)
     url = f"http://{args.host}:{args.port}"
     if args.no_auth:

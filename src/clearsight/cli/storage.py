@@ -21,21 +21,23 @@ from typing import Any
 from ..datadir import check_database, secure
 from ..errors import InvalidParameterException
 from ..settings import Settings
-from ..storage.backends import is_postgres
+from ..storage.backends import is_postgres, sqlite_path
 from ..storage.sqlite import SqliteStore
 
 KEY_FILES = ("master.key", "token.key", "audit.key")
 
 
-def backup(data_dir: Path, dest: Path) -> dict[str, Any]:
-    """Copy the database (online, consistent) and the key files into ``dest`` (new or empty)."""
-    if not (data_dir / "clearsight.db").is_file():
-        raise InvalidParameterException(f"{data_dir} holds no clearsight.db: pass --data-dir DIR")
+def backup(data_dir: Path, dest: Path, database: Path | None = None) -> dict[str, Any]:
+    """Copy the database (online, consistent; ``database``: another file than the data directory's
+    clearsight.db) and the key files into ``dest`` (new or empty), where it becomes clearsight.db."""
+    database = database or data_dir / "clearsight.db"
+    if not database.is_file():
+        raise InvalidParameterException(f"{database} does not exist: pass --data-dir DIR")
     if dest.exists() and any(dest.iterdir()):
         raise InvalidParameterException(f"{dest} is not empty: back up into a new folder")
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(dest, 0o700)
-    store = SqliteStore(data_dir / "clearsight.db")
+    store = SqliteStore(database)
     try:
         store.backup_to(dest / "clearsight.db")
     finally:
@@ -66,7 +68,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise InvalidParameterException(
             "storage_url is a PostgreSQL database: back it up with PostgreSQL's tools (pg_dump, or pg_basebackup "
             "with WAL archiving), and the data directory's key files beside it (docs/postgres.md)")
-    result = backup(Path(settings.data_dir), Path(args.dest))
+    data_dir = Path(settings.data_dir)
+    result = backup(data_dir, Path(args.dest), sqlite_path(settings.storage_url, data_dir))
     external = settings.audit_key_file
     if external and Path(external).resolve().parent != Path(settings.data_dir).resolve():
         result["NotCopied"] = [f"audit key file {external} (kept outside the data directory: back it up apart)"]

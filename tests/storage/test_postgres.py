@@ -259,3 +259,69 @@ def test_retention_hides_faces_as_sqlite_does(tmp_path: Path) -> None:
                         s.expired_faces("c", 1000.0 + day), [f.face_id for f in s.faces("c", face_ids=["f1"])]))
     assert answers[0] == answers[1]
     assert answers[0][1] == ["f2"] and answers[0][3] == {"f1"}
+
+
+def test_kill_9_of_the_server_during_index_faces_leaves_no_half_written_face(tmp_path: Path) -> None:
+    """IndexFaces-like writes (faces, change log, audit record in one transaction) while the server
+    is killed with SIGKILL, then restarted: every face has its change and its audit record, the
+    chain verifies, and writing resumes on new connections."""
+    import os
+    import signal
+    import time
+
+    from ..pg import PgServer, binaries
+
+    bin_dir = binaries()
+    assert bin_dir is not None  # server() skipped already otherwise
+    server()
+    own = PgServer(bin_dir)  # its own server: killing it does not disturb the other tests
+    try:
+        url = own.database()
+        s = store(url)
+        s.create_collection("c", "m", 4)
+        log = AuditLog(s, Settings.load(audit_key="5a" * 32), data_dir=tmp_path)
+        rng = np.random.default_rng(9)
+        stop, failures, done = threading.Event(), [], []
+
+        def write() -> None:
+            i = 0
+            while not stop.is_set():
+                batch = [NewFace(f"k{i}-{j}", f"img{i}", None, BOX, 99.0, unit(rng.standard_normal(4)))
+                         for j in range(3)]
+                try:
+                    s.add_faces("c", batch, audit=log.hook(AuditRecord("IndexFaces", "c")))
+                    done.append(i)
+                except StorageError as exc:
+                    failures.append(str(exc))
+                    time.sleep(0.05)
+                i += 1
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        while len(done) < 20:
+            time.sleep(0.01)
+        pid = int((own.data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        while len(failures) < 3:
+            time.sleep(0.05)
+        for _ in range(100):  # the backends exit once they see the postmaster gone
+            try:
+                own.restart()
+                break
+            except RuntimeError:
+                time.sleep(0.2)
+        resumed = len(done)
+        deadline = time.monotonic() + 60
+        while len(done) < resumed + 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        writer.join()
+        assert len(done) >= resumed + 10, failures[-3:]  # the run resumed on new connections
+        faces, _ = s.counts("c")
+        adds = [f for _, _, f, op in s.changes_since(0) if op == "add"]
+        records = [r for r in log.records() if r["operation"] == "IndexFaces"]
+        assert faces % 3 == 0 and faces == len(adds) == 3 * len(records)  # whole batches, each logged and audited
+        assert log.verify().ok
+        s.database.close_all()
+    finally:
+        own.stop()

@@ -41,15 +41,19 @@ def sqlite_path(url: str, data_dir: Path) -> Path:
     return path if path.is_absolute() else data_dir / path
 
 
+def _postgres(url: str) -> PgDatabase:
+    try:
+        from .postgres import open_pg_database
+    except ImportError as exc:
+        raise StorageError("storage_url is a PostgreSQL URL but psycopg or pgvector is not installed: "
+                           "pip install 'clearsight[postgres]'") from exc
+    return open_pg_database(url)
+
+
 def open_database_for(url: str, data_dir: Path) -> Database | PgDatabase:
     """This process's database object for ``url``."""
     if is_postgres(url):
-        try:
-            from .postgres import open_pg_database
-        except ImportError as exc:
-            raise StorageError("storage_url is a PostgreSQL URL but psycopg or pgvector is not installed: "
-                               "pip install 'clearsight[postgres]'") from exc
-        return open_pg_database(url)
+        return _postgres(url)
     from .sqlite import open_database
 
     return open_database(sqlite_path(url, data_dir))
@@ -57,26 +61,27 @@ def open_database_for(url: str, data_dir: Path) -> Database | PgDatabase:
 
 def open_store(url: str, data_dir: Path) -> Store:
     """The store of record ``url`` names."""
-    db = open_database_for(url, data_dir)
     if is_postgres(url):
         from .postgres import PostgresStore
 
-        return PostgresStore(db)  # type: ignore[arg-type]
-    from .sqlite import SqliteStore
+        return PostgresStore(_postgres(url))
+    from .sqlite import SqliteStore, open_database
 
-    return SqliteStore(db)  # type: ignore[arg-type]
+    return SqliteStore(open_database(sqlite_path(url, data_dir)))
 
 
 def status(url: str, data_dir: Path) -> dict[str, Any]:
     """What ``clearsight store status`` prints: the backend, its schema and each collection's size."""
-    db = open_database_for(url, data_dir)
     if is_postgres(url):
         from .postgres.status import status as pg_status
 
-        return pg_status(db)  # type: ignore[arg-type]
+        return pg_status(_postgres(url))
+    from .sqlite import open_database
+
+    path = sqlite_path(url, data_dir)
+    db = open_database(path)
     rows = db.read("SELECT c.collection_id, c.dimension, c.face_model, (SELECT count(*) FROM faces f WHERE "
                    "f.collection_id = c.collection_id) FROM collections c ORDER BY c.collection_id")
-    path = sqlite_path(url, data_dir)
     return {"Backend": "sqlite", "Path": str(path), "Bytes": path.stat().st_size if path.exists() else 0,
             "SchemaVersion": db.version,
             "Collections": [{"CollectionId": r[0], "Dimension": int(r[1]), "FaceModel": r[2], "Faces": int(r[3])}

@@ -45,6 +45,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Folder holding prepared models (ONNX conversions); filled by `clearsight models prepare`."),
     Setting("data_dir", str, _default_data_dir(),
             "Where collections live: the SQLite database, vector index snapshots and keys."),
+    Setting("storage_url", str, "",
+            "The store of record (collections, faces, users, audit chain, access keys, change log): empty or "
+            "sqlite:///PATH for SQLite (default <data_dir>/clearsight.db; a relative PATH is in data_dir), or "
+            "postgresql://USER@HOST:PORT/DB for PostgreSQL + pgvector (pip install 'clearsight[postgres]'; "
+            "docs/postgres.md). The data directory still holds the key files and index snapshots."),
     Setting("data", str, "../shared/data",
             "Folder of the real labelled test data (LFW, faces, COCO, OCR); used by eval, tests and bench."),
     Setting("face_model", str, "",

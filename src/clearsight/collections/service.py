@@ -1,6 +1,6 @@
 """Collection operations with Rekognition semantics: collections, faces and face search.
 
-``Collections`` owns the SQLite store and the vector indexes. Arguments are Rekognition's
+``Collections`` owns the store of record and the vector indexes. Arguments are Rekognition's
 request fields in snake_case (the HTTP layer converts names and nothing else); results are
 Rekognition-shaped dicts. Users are in :mod:`.users`.
 """
@@ -27,9 +27,9 @@ from ..policy.audit import AuditLog, AuditRecord, audited, current_record
 from ..policy.context import current
 from ..policy.policies import TAG_PREFIX, CollectionPolicy
 from ..policy.scopes import may_use
+from ..storage.backends import open_store
 from ..storage.base import FaceRow, NewFace, Store, VectorIndex
 from ..storage.index import ExactIndex, ScanIndex, load_index, snapshot_name, snapshot_path
-from ..storage.sqlite import SqliteStore, open_database
 from .search import SearchOps
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ class Collections(SearchOps):
     """Collections, faces and face search over one data directory. Built by the Engine
     (:meth:`~clearsight.engine.Engine.open_collections`), which hands it what it needs: settings,
     the face pipeline, the calibration and the image decoder; ``store`` is the store of record
-    (default: SQLite in the data directory; the in-memory double and, later, PostgreSQL plug in here)."""
+    (default: the one ``storage_url`` names, SQLite in the data directory unless set; the in-memory
+    double plugs in here too)."""
 
     def __init__(self, data_dir: Path, *, settings: Settings, faces: FaceAnalyzer, calibration: Calibration,
                  decode: Callable[[ImageInput], DecodedImage], store: Store | None = None) -> None:
@@ -88,7 +89,7 @@ class Collections(SearchOps):
         self.decode = decode
         self.data_dir = data_dir
         secure(data_dir)  # 0700, every file in it 0600 (a directory made by an older version too)
-        self.store: Store = store if store is not None else SqliteStore(open_database(data_dir / "clearsight.db"))
+        self.store: Store = store if store is not None else open_store(settings.storage_url, data_dir)
         self.audit = AuditLog(self.store, settings, data_dir=data_dir)
         self.paginator = params.Paginator(self._secret())
         self._indexes: dict[str, VectorIndex] = {}
@@ -148,6 +149,9 @@ class Collections(SearchOps):
 
     def _load(self, collection_id: str) -> VectorIndex:
         row = self.store.collection(collection_id)
+        native = self.store.vector_index(collection_id, candidates=self.ann_candidates)
+        if native is not None:  # the database keeps the index itself (PostgreSQL): nothing to load
+            return native
         idx = load_index(self._index_path(collection_id), collection_id, row.dimension,
                          max_count=self.store.faces_ever())
         if idx is None or idx.seq > self.store.last_change():
@@ -156,6 +160,9 @@ class Collections(SearchOps):
 
     def _rebuild(self, collection_id: str) -> VectorIndex:
         row = self.store.collection(collection_id)
+        native = self.store.vector_index(collection_id, candidates=self.ann_candidates)
+        if native is not None:
+            return native
         ids, mat, seq = self.store.all_vectors(collection_id)
         idx = self._new_index(row.dimension, ids, mat)
         idx.seq = seq

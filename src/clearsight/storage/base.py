@@ -11,9 +11,11 @@ neither does (a failing hook rolls the write back). The chain itself (keys, pseu
 checkpoints) is computed by :mod:`clearsight.policy.audit`, which only reads the chain's head
 and appends rows through this interface, so it is the same on every backend.
 
-Backends: :class:`~clearsight.storage.sqlite.SqliteStore` (the embedded default) and
-:class:`~clearsight.storage.memory.MemoryStore` (a public in-memory double with the same
-answers, checked by ``tests/storage/test_congruence.py``, which a new backend joins).
+Backends: :class:`~clearsight.storage.sqlite.SqliteStore` (the embedded default),
+:class:`~clearsight.storage.postgres.PostgresStore` (PostgreSQL + pgvector, which also keeps the
+vector index: :meth:`Store.vector_index`) and :class:`~clearsight.storage.memory.MemoryStore` (a
+public in-memory double with the same answers, checked by ``tests/storage/test_congruence.py``,
+which a new backend joins). :mod:`.backends` picks one from the ``storage_url`` setting.
 """
 
 from __future__ import annotations
@@ -162,6 +164,10 @@ class Store(Protocol):
     def complete_erasures(self, upto: int, when: float) -> None: ...
     def vacuum(self) -> None: ...
     def checkpoint(self) -> None: ...
+
+    # a collection's vector index kept by the database itself (None: the caller builds one from
+    # the change log, as on SQLite and in memory)
+    def vector_index(self, collection_id: str, *, candidates: int) -> VectorIndex | None: ...
 
     # the audit chain's rows (seq, record, prev_hash, hash)
     def audit_rows(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]: ...

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException, StorageError
-from .base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, retention_days
+from .base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, VectorIndex, retention_days
 
 __all__ = ["MemoryStore", "MemoryTx"]
 
@@ -395,6 +395,9 @@ class MemoryStore:
 
     def checkpoint(self) -> None:
         pass
+
+    def vector_index(self, collection_id: str, *, candidates: int) -> VectorIndex | None:
+        return None  # Collections keeps the index, from the change log
 
     # --- the audit chain's rows -------------------------------------------------------------
     def audit_rows(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:

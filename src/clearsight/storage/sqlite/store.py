@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException
-from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace
+from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, VectorIndex
 from .database import Database
 
 __all__ = ["SqliteStore", "SqliteTx"]
@@ -421,6 +421,9 @@ class SqliteStore:
 
     def checkpoint(self) -> None:
         self.database.checkpoint()
+
+    def vector_index(self, collection_id: str, *, candidates: int) -> VectorIndex | None:
+        return None  # Collections keeps the index, from the change log
 
     def backup_to(self, dest: Path) -> None:
         """A consistent copy of the database at ``dest`` (SQLite's online backup API)."""

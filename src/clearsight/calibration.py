@@ -33,6 +33,9 @@ class Recipe:
     weight_resnet: float
     align_with_68: bool
     resnet_card: str = "dlib-resnet"  # which card runs dlib's ResNet: dlib itself or "dlib-resnet-onnx"
+    # MobileFaceNet aligned on 5 points from MediaPipe Face Mesh (eye-contour centres, nose tip, mouth
+    # corners) instead of the detector's; False (the detector's points) for the older versions
+    align_with_mesh: bool = False
 
     @property
     def dimension(self) -> int:

@@ -113,6 +113,32 @@ CARDS: dict[str, ModelCard] = {
             location=f"pkg:{_FRM}/models/shape_predictor_68_face_landmarks.dat",
         ),
         ModelCard(
+            name="mediapipe-face-mesh",
+            task="landmarks",
+            file="mediapipe-face-mesh.onnx",
+            sha256="6c41e91682e1c7d85eeec59d34e59f388918ef1dab43e234e6d1dcbc336e81cd",
+            licence="Apache-2.0 (Google MediaPipe Face Mesh; npm package.json \"license\": \"Apache-2.0\", "
+            "author Google; MediaPipe's Face Mesh model card)",
+            origin="npm @mediapipe/face_mesh 0.4.1657299874, face_landmark.tflite from "
+            "face_mesh_solution_packed_assets.data (bytes 2495952-3737848, float16 weights), rebuilt "
+            "as ONNX at install time (prepare/mediapipe.py; outputs equal LiteRT's within 2e-4 px)",
+            runtime="onnxruntime",
+            input_size=(192, 192),
+            preprocessing="square crop centred on the face box, side 1.5x the box's longer side, "
+            "rotated so the eyes (the detector's 5 points) are level, resized to 192x192, RGB, x / 255 "
+            "(range 0-1), NCHW float32",
+            output="468 3-D points (x, y in pixels of the 192x192 crop, relative z) and a face logit; "
+            "mapped back to image pixels by us. Gives EyesOpen / MouthOpen and the 30 Rekognition "
+            "landmarks with attributes=ALL",
+            provenance_note="The 478-point variant with irises (face_landmark_with_attention.tflite, same "
+            "package) needs MediaPipe's custom ops and is not converted: pupils are eye-contour centres.",
+            mean=0.0,
+            std=255.0,
+            threads=1,  # a 192x192 MobileNet-like net, one face at a time in most photos
+            depends_on=("mtcnn-onet",),  # crops around the verified detector's boxes and 5 points
+            location="prepared:mediapipe-face-mesh.onnx",
+        ),
+        ModelCard(
             name="dlib-resnet",
             task="embedding",
             file="dlib_face_recognition_resnet_model_v1.dat",

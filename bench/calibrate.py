@@ -31,6 +31,7 @@ from clearsight.evaluation.lfw import best_threshold, centred_face, read_pairs  
 from clearsight.faces import FaceAnalyzer  # noqa: E402
 from clearsight.images import decode  # noqa: E402
 from clearsight.models.embedders import l2_normalise  # noqa: E402
+from clearsight.models.mesh import five_points  # noqa: E402
 from clearsight.settings import Settings  # noqa: E402
 
 LEVELS = [50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5, 99.9, 99.99]
@@ -42,12 +43,17 @@ MODELS: dict[str, dict[str, str]] = {
     "clearsight-face-fused-1": {"kind": "fused", "resnet_card": DEFAULT_RESNET},
     "clearsight-face-fused-2": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
                                 "weights_of": "clearsight-face-fused-1"},
+    # fused-2 with MobileFaceNet aligned on the 5 points of MediaPipe Face Mesh (bench/landmarks.py)
+    "clearsight-face-fused-3": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
+                                "weights_of": "clearsight-face-fused-1", "align": "mesh"},
 }
 TARGET = ROOT / "src" / "clearsight" / "calibration.json"
 
 
-def component_embeddings(root: Path, paths: list[str], resnet_card: str = DEFAULT_RESNET
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def component_embeddings(root: Path, paths: list[str], resnet_card: str = DEFAULT_RESNET,
+                         align: str = "detector") -> tuple[np.ndarray, np.ndarray]:
+    """MobileFaceNet (aligned on the detector's 5 points, or with ``align="mesh"`` on Face Mesh's)
+    and dlib ResNet embeddings of the centred face of each image."""
     cal = Calibration.load({"model_version": "x", "recipe": {"weight_mobilefacenet": 0.5,
                             "weight_resnet": 0.5, "align_with_68": False, "resnet_card": resnet_card},
                             "a": 1, "b": 0, "table": [], "fitted_on": ""})
@@ -56,7 +62,13 @@ def component_embeddings(root: Path, paths: list[str], resnet_card: str = DEFAUL
     for i, rel in enumerate(paths):
         rgb = decode(root / rel).rgb
         face, _ = centred_face(analyzer, rgb)
-        mfn.append(analyzer.mobilefacenet.embed(rgb, [face.points])[0])
+        if align == "mesh":
+            analyzer.add_mesh(rgb, [face])
+            assert face.mesh is not None
+            points = five_points(face.mesh)
+        else:
+            points = face.points
+        mfn.append(analyzer.mobilefacenet.embed(rgb, [points])[0])
         res.append(analyzer.resnet.embed(rgb, [analyzer.shape5.shape(rgb, face.box)])[0])
         if i % 500 == 0:
             print(f"{i}/{len(paths)}", file=sys.stderr, flush=True)
@@ -87,15 +99,18 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def cached_embeddings(root: Path, paths: list[str], cache: Path, resnet_card: str) -> tuple[np.ndarray, np.ndarray]:
+def cached_embeddings(root: Path, paths: list[str], cache: Path, resnet_card: str, align: str = "detector"
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """MobileFaceNet and ResNet embeddings of ``paths``; a card other than dlib-resnet gets its own cache
-    file (devtrain_embeddings-<card>.npz next to --cache)."""
+    file (devtrain_embeddings-<card>.npz next to --cache), as does mesh alignment (-mesh)."""
     if resnet_card != DEFAULT_RESNET:
         cache = cache.with_name(f"{cache.stem}-{resnet_card}{cache.suffix}")
+    if align != "detector":
+        cache = cache.with_name(f"{cache.stem}-{align}{cache.suffix}")
     if cache.is_file():
         z = np.load(cache)
         return z["mfn"], z["res"]
-    mfn, res = component_embeddings(root, paths, resnet_card)
+    mfn, res = component_embeddings(root, paths, resnet_card, align)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, mfn=mfn, res=res)
     return mfn, res
@@ -128,7 +143,7 @@ def main() -> None:
     upper = np.triu(np.ones_like(genuine_mask), 1)
 
     for version, spec in todo.items():
-        mfn, res = cached_embeddings(root, paths, Path(args.cache), spec["resnet_card"])
+        mfn, res = cached_embeddings(root, paths, Path(args.cache), spec["resnet_card"], spec.get("align", "detector"))
         s_m = np.sum(mfn[ia] * mfn[ib], 1)
         s_r = np.sum(res[ia] * res[ib], 1)
         align = False
@@ -163,6 +178,8 @@ def main() -> None:
         recipe: dict[str, Any] = {"weight_mobilefacenet": w, "weight_resnet": round(1 - w, 6), "align_with_68": align}
         if spec["resnet_card"] != DEFAULT_RESNET:
             recipe["resnet_card"] = spec["resnet_card"]
+        if spec.get("align") == "mesh":
+            recipe["align_with_mesh"] = True
         out["models"][version] = {
             "model_version": version,
             "recipe": recipe,

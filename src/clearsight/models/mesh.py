@@ -69,12 +69,12 @@ LANDMARKS: dict[str, int | tuple[int, ...]] = {
 }
 
 
-def crop_transform(box: np.ndarray, eyes: np.ndarray, size: int) -> np.ndarray:
-    """The 2x3 affine map from image pixels to the size x size crop of one face.
-
-    ``box``: x1, y1, x2, y2; ``eyes``: the image-left and image-right eye centres."""
+def crop_transform(box: np.ndarray, eyes: np.ndarray, size: int, scale: float = SCALE) -> np.ndarray:
+    """The 2x3 affine map from image pixels to the size x size crop of one face: centred on the box,
+    ``scale`` times its longer side, rotated so that the line between ``eyes`` (image left, image
+    right) is level. ``box``: x1, y1, x2, y2."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    side = SCALE * max(x2 - x1, y2 - y1)
+    side = scale * max(x2 - x1, y2 - y1)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     d = np.asarray(eyes[1], np.float64) - np.asarray(eyes[0], np.float64)
     angle = float(np.arctan2(d[1], d[0]))

@@ -66,7 +66,7 @@ def _constant(model: Any, subgraph: Any, index: int) -> np.ndarray | None:
     dtype = {tflite.TensorType.FLOAT16: "<f2", tflite.TensorType.FLOAT32: "<f4",
              tflite.TensorType.INT32: "<i4"}.get(t.Type())
     if dtype is None:
-        raise ModelNotAvailableError(f"face_landmark.tflite: tensor {t.Name()!r} has unsupported type {t.Type()}")
+        raise ModelNotAvailableError(f"MediaPipe tflite: tensor {t.Name()!r} has unsupported type {t.Type()}")
     shape = tuple(int(d) for d in t.ShapeAsNumpy())
     return np.frombuffer(buf.DataAsNumpy().tobytes(), dtype=dtype).reshape(shape)
 
@@ -79,14 +79,16 @@ def _same_pads(size: int, k: int, stride: int, dilation: int = 1) -> tuple[int, 
     return total // 2, total - total // 2, out
 
 
-def build(tflite_bytes: bytes) -> Any:
-    """The ONNX ModelProto of face_landmark.tflite."""
+def build(tflite_bytes: bytes, outputs_named: dict[str, str] = OUTPUTS, size: int = SIZE,
+          graph_name: str = "mediapipe_face_landmark", doc: str = "") -> Any:
+    """The ONNX ModelProto of a MediaPipe landmark .tflite (face_landmark, iris_landmark): the
+    tflite outputs in ``outputs_named`` (tflite name -> ONNX name, in that order), flattened to N x D."""
     import tflite
     from onnx import TensorProto, helper, numpy_helper
 
     model = tflite.Model.GetRootAsModel(tflite_bytes, 0)
     if model.SubgraphsLength() != 1:
-        raise ModelNotAvailableError("face_landmark.tflite: expected one subgraph")
+        raise ModelNotAvailableError(f"{graph_name}: expected one subgraph")
     sg = model.Subgraphs(0)
     codes = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
     consts: dict[str, np.ndarray] = {}  # constant tensors by name (dequantised to float32)
@@ -99,6 +101,16 @@ def build(tflite_bytes: bytes) -> Any:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
+    def const(index: int) -> np.ndarray:
+        """A weight: the output of a DEQUANTIZE (float16 models) or a float32 constant."""
+        name = _tensor_name(model, sg, index)
+        if name not in consts:
+            data = _constant(model, sg, index)
+            if data is None:
+                raise ModelNotAvailableError(f"{graph_name}: {name} is not a constant")
+            consts[name] = data.astype(np.float32)
+        return consts[name]
+
     def act(index: int) -> str:
         name = _tensor_name(model, sg, index)
         return rename.get(name, name)
@@ -109,7 +121,7 @@ def build(tflite_bytes: bytes) -> Any:
     (inp,) = [sg.Inputs(i) for i in range(sg.InputsLength())]
     in_name = _tensor_name(model, sg, inp)
     rename[in_name] = "input"
-    shapes["input"] = (1, SIZE, SIZE, 3)
+    shapes["input"] = (1, size, size, 3)
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
         kind = codes[max(model.OperatorCodes(op.OpcodeIndex()).BuiltinCode(),
@@ -121,18 +133,18 @@ def build(tflite_bytes: bytes) -> Any:
         if kind == "DEQUANTIZE":
             data = _constant(model, sg, ins[0])
             if data is None:
-                raise ModelNotAvailableError(f"face_landmark.tflite: DEQUANTIZE of a non-constant ({out})")
+                raise ModelNotAvailableError(f"{graph_name}: DEQUANTIZE of a non-constant ({out})")
             consts[out] = data.astype(np.float32)
             continue
         opts = op.BuiltinOptions()
         x = act(ins[0])
         _, h, w, c = shapes[x]
         if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            weight, bias = consts[_tensor_name(model, sg, ins[1])], consts[_tensor_name(model, sg, ins[2])]
+            weight, bias = const(ins[1]), const(ins[2])
             o = (tflite.Conv2DOptions if kind == "CONV_2D" else tflite.DepthwiseConv2DOptions)()
             o.Init(opts.Bytes, opts.Pos)
             if o.FusedActivationFunction() != 0 or o.DilationHFactor() != 1 or o.DilationWFactor() != 1:
-                raise ModelNotAvailableError(f"face_landmark.tflite: {out} has an unsupported option")
+                raise ModelNotAvailableError(f"{graph_name}: {out} has an unsupported option")
             kh, kw = weight.shape[1], weight.shape[2]
             if o.Padding() == tflite.Padding.SAME:
                 t, b, _ = _same_pads(h, kh, o.StrideH())
@@ -145,26 +157,32 @@ def build(tflite_bytes: bytes) -> Any:
                 filters = weight.transpose(0, 3, 1, 2)  # OHWI -> OIHW
             else:
                 if o.DepthMultiplier() != 1:
-                    raise ModelNotAvailableError(f"face_landmark.tflite: {out} has depth multiplier != 1")
+                    raise ModelNotAvailableError(f"{graph_name}: {out} has depth multiplier != 1")
                 filters = weight.transpose(3, 0, 1, 2)  # 1HWC -> C1HW
                 attrs["group"] = c
             node("Conv", [x, init(f"{out}/filters", filters), init(f"{out}/bias", bias)], out, **attrs)
         elif kind == "PRELU":
-            slope = consts[_tensor_name(model, sg, ins[1])].reshape(-1, 1, 1)  # (1, 1, C) -> (C, 1, 1)
+            slope = const(ins[1]).reshape(-1, 1, 1)  # (1, 1, C) -> (C, 1, 1)
             node("PRelu", [x, init(f"{out}/slope", slope)], out)
         elif kind == "ADD":
             o = tflite.AddOptions()
             o.Init(opts.Bytes, opts.Pos)
             if o.FusedActivationFunction() != 0:
-                raise ModelNotAvailableError(f"face_landmark.tflite: {out} has a fused activation")
+                raise ModelNotAvailableError(f"{graph_name}: {out} has a fused activation")
             node("Add", [x, act(ins[1])], out)
         elif kind == "PAD":
             pads = _constant(model, sg, ins[1])
             if pads is None:
-                raise ModelNotAvailableError(f"face_landmark.tflite: {out} pads are not constant")
+                raise ModelNotAvailableError(f"{graph_name}: {out} pads are not constant")
             nhwc = pads.astype(np.int64)  # (4, 2): before/after per NHWC axis
             nchw = nhwc[[0, 3, 1, 2]]
             node("Pad", [x, init(f"{out}/pads", np.concatenate([nchw[:, 0], nchw[:, 1]]))], out, mode="constant")
+        elif kind == "RESHAPE":
+            node("Flatten", [x], out, axis=1)  # the outputs' (1, H, W, C) -> (1, D) (checked below)
+            if len(out_shape) != 2 or out_shape[1] != int(np.prod(shapes[x][1:])):
+                raise ModelNotAvailableError(f"{graph_name}: {out} is not a flattening reshape")
+            if shapes[x][1] * shapes[x][2] != 1:
+                raise ModelNotAvailableError(f"{graph_name}: {out} flattens a spatial map (layout)")
         elif kind == "MAX_POOL_2D":
             o = tflite.Pool2DOptions()
             o.Init(opts.Bytes, opts.Pos)
@@ -177,20 +195,20 @@ def build(tflite_bytes: bytes) -> Any:
             node("MaxPool", [x], out, kernel_shape=[kh, kw], strides=[o.StrideH(), o.StrideW()],
                  pads=[t, left, b, right])
         else:
-            raise ModelNotAvailableError(f"face_landmark.tflite: operator {kind} is not converted")
+            raise ModelNotAvailableError(f"{graph_name}: operator {kind} is not converted")
         shapes[out] = out_shape  # type: ignore[assignment]
     outputs = []
     for j in range(sg.OutputsLength()):
         name = act(sg.Outputs(j))
-        public = OUTPUTS[name]
+        public = outputs_named[name]
         node("Flatten", [name], public, axis=1)
         outputs.append(helper.make_tensor_value_info(public, TensorProto.FLOAT, ["N", int(np.prod(shapes[name][1:]))]))
-    outputs.sort(key=lambda v: list(OUTPUTS.values()).index(v.name))
+    outputs.sort(key=lambda v: list(outputs_named.values()).index(v.name))
     graph = helper.make_graph(
-        nodes, "mediapipe_face_landmark",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])], outputs,
+        nodes, graph_name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])], outputs,
         initializer=inits,
-        doc_string=f"MediaPipe Face Mesh face_landmark.tflite from npm {PACKAGE} {VERSION}, NCHW, float32",
+        doc_string=doc or f"MediaPipe Face Mesh face_landmark.tflite from npm {PACKAGE} {VERSION}, NCHW, float32",
     )
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                    producer_name="clearsight-prepare", producer_version="")

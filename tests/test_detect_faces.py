@@ -123,7 +123,7 @@ def test_all_does_not_load_the_68_point_predictor(tmp_path: Any) -> None:
 
     engine = Engine(Settings.load(data_dir=str(tmp_path)))
     engine.detect_faces(data_path("faces", "face_recognition", "obama.jpg"), attributes="ALL")
-    assert "mediapipe-face-mesh" in engine.models.loaded
+    assert {"mediapipe-face-mesh", "mediapipe-iris"} <= set(engine.models.loaded)
     assert "dlib-shape68" not in engine.models.loaded
 
 

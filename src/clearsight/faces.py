@@ -25,7 +25,7 @@ from .models.detector import Detection, YuNetDetector
 from .models.embedders import DlibOnnxEmbedder, DlibResNetEmbedder, MobileFaceNetEmbedder
 from .models.landmarks import ShapePredictor, five_from_68
 from .models.loader import ModelLoader
-from .models.mesh import FaceMesh
+from .models.mesh import FaceMesh, Iris
 from .models.registry import needs
 from .models.verifier import ONetVerifier
 from .settings import Settings
@@ -132,6 +132,10 @@ class FaceAnalyzer:
         return self.models.get("mediapipe-face-mesh", FaceMesh)
 
     @property
+    def iris(self) -> Iris:
+        return self.models.get("mediapipe-iris", Iris)
+
+    @property
     def mobilefacenet(self) -> MobileFaceNetEmbedder:
         return self.models.get("mobilefacenet", MobileFaceNetEmbedder)
 
@@ -232,7 +236,10 @@ class FaceAnalyzer:
             self.add_mesh(rgb, [face])
             assert face.mesh is not None
             named = np.stack([face_mesh.points_of(face.mesh, i) for i in face_mesh.LANDMARKS.values()])
-            detail["Landmarks"] = geometry.landmarks(named, w, h, tuple(face_mesh.LANDMARKS))
+            types = tuple(face_mesh.LANDMARKS)
+            pupils = self.iris.pupils(rgb, [face.mesh])[0]  # MediaPipe Iris's centres, image-left eye first
+            named[types.index("leftPupil")], named[types.index("rightPupil")] = pupils
+            detail["Landmarks"] = geometry.landmarks(named, w, h, types)
             detail.update(open_state(face.mesh))
         return detail
 

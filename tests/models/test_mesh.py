@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -90,6 +91,27 @@ def test_the_second_pass_fixes_a_rolled_head(engine) -> None:  # type: ignore[no
     eyes = fm.five_points(two)[:2]
     roll = np.degrees(np.arctan2(eyes[1, 1] - eyes[0, 1], eyes[1, 0] - eyes[0, 0]))
     assert roll < -25  # the subject's head rolls towards the image's left shoulder
+
+
+@pytest.mark.parametrize("parts", [("faces", "face_recognition", "obama.jpg"), ("faces", "insightface", "t1.jpg"),
+                                   ("faces", "insightface", "pose", "right_face.png")])
+def test_iris_centres_sit_inside_the_eyes(parts: tuple[str, ...], engine) -> None:  # type: ignore[no-untyped-def]
+    """MediaPipe Iris's pupils (attributes=ALL leftPupil / rightPupil): inside each eye's mesh
+    contour, between its corners, the image-left pupil left of the image-right one."""
+    assert sha256_file(Path(engine.models.model_dir) / "mediapipe-iris.onnx") == CARDS["mediapipe-iris"].sha256
+    rgb = _rgb(*parts)
+    faces = engine.faces.detect(rgb)
+    engine.faces.add_mesh(rgb, faces)
+    meshes = [f.mesh for f in faces]
+    iris, contour = engine.models.get("mediapipe-iris", fm.Iris).run(rgb, meshes)
+    assert iris.shape == (len(faces), 2, 5, 2) and contour.shape == (len(faces), 2, 71, 2)
+    for mesh, pupils in zip(meshes, iris[:, :, 0], strict=True):
+        assert pupils[0, 0] < pupils[1, 0]
+        for eye, pupil in zip((fm.EYE_IMAGE_LEFT, fm.EYE_IMAGE_RIGHT), pupils, strict=True):
+            poly = mesh[list(eye)].astype(np.float32)
+            width = float(np.linalg.norm(poly[0] - poly[8]))
+            # inside the contour, or within a tenth of the eye's width of it (lids hide part of the iris)
+            assert cv2.pointPolygonTest(poly, (float(pupil[0]), float(pupil[1])), True) > -0.1 * width
 
 
 def test_landmark_names_cover_rekognition() -> None:

@@ -137,6 +137,12 @@ def _face_mesh(loader: ModelLoader, card: ModelCard) -> object:
     return FaceMesh(card, _onnx(loader, card), **loader.options.get(card.name, {"passes": 2}))
 
 
+def _iris(loader: ModelLoader, card: ModelCard) -> object:
+    from .mesh import Iris
+
+    return Iris(card, _onnx(loader, card))
+
+
 def _dlib_resnet(loader: ModelLoader, card: ModelCard) -> object:
     from .embedders import DlibResNetEmbedder
 
@@ -181,6 +187,7 @@ FACTORIES: dict[str, Factory] = {
     "dlib-shape5": _shape_predictor,
     "dlib-shape68": _shape_predictor,
     "mediapipe-face-mesh": _face_mesh,
+    "mediapipe-iris": _iris,
     "dlib-resnet": _dlib_resnet,
     "dlib-resnet-onnx": _dlib_resnet_onnx,
     "mobilefacenet": _mobilefacenet,

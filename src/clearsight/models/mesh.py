@@ -59,7 +59,7 @@ LANDMARKS: dict[str, int | tuple[int, ...]] = {
     "noseRight": 294,
     "mouthUp": 0,
     "mouthDown": 17,
-    "leftPupil": EYE_IMAGE_LEFT,  # approximation: the eye contour's centre (no iris model)
+    "leftPupil": EYE_IMAGE_LEFT,  # the eye contour's centre; faces.py replaces both by MediaPipe Iris's centres
     "rightPupil": EYE_IMAGE_RIGHT,
     "upperJawlineLeft": 234,
     "midJawlineLeft": 172,
@@ -185,3 +185,52 @@ class FaceMesh:
     def points(self, rgb: np.ndarray, boxes: list[np.ndarray], eyes: list[np.ndarray]) -> np.ndarray:
         """(N, 468, 2) image points."""
         return self.run(rgb, boxes, eyes)[0]
+
+
+IRIS_SCALE = 2.3  # eye crop side over the corner-to-corner distance (MediaPipe's iris ROI)
+EYE_CORNERS = ((33, 133), (362, 263))  # image-left eye, image-right eye: (image-left corner, image-right corner)
+
+
+class Iris:
+    """MediaPipe Iris on the two eyes of each face mesh: (N, 2, 5, 2) iris points (centre first) and
+    (N, 2, 71, 2) eye-contour points, image-left eye first, in image pixels; one batch per image."""
+
+    def __init__(self, card: ModelCard, session: OnnxSession) -> None:
+        assert card.input_size is not None
+        self.card = card
+        self.size = card.input_size[0]
+        self._session = session
+
+    def run(self, rgb: np.ndarray, meshes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        n = len(meshes)
+        if n == 0:
+            return np.zeros((0, 2, 5, 2), np.float32), np.zeros((0, 2, 71, 2), np.float32)
+        size = self.size
+        batch = np.empty((2 * n, 3, size, size), np.float32)
+        transforms = []
+        for i, mesh in enumerate(meshes):
+            for j, (a, b) in enumerate(EYE_CORNERS):
+                corners = np.stack([mesh[a], mesh[b]]).astype(np.float64)
+                centre = corners.mean(0)
+                half = IRIS_SCALE * float(np.linalg.norm(corners[1] - corners[0])) / 2
+                box = np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half])
+                m = crop_transform(box, corners, size, scale=1.0)
+                if j == 0:  # the network sees a subject's left eye: mirror the image-left (right) eye
+                    m = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0]]) @ np.vstack([m, [0.0, 0.0, 1.0]])
+                crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+                batch[2 * i + j] = ((crop.astype(np.float32) - self.card.mean) / self.card.std).transpose(2, 0, 1)
+                transforms.append(m)
+        contour, iris = self._session.run_all(batch)
+        contour = contour.reshape(2 * n, 71, 3)[:, :, :2].astype(np.float64)
+        iris = iris.reshape(2 * n, 5, 3)[:, :, :2].astype(np.float64)
+        out_iris = np.empty((2 * n, 5, 2), np.float32)
+        out_contour = np.empty((2 * n, 71, 2), np.float32)
+        for k, m in enumerate(transforms):
+            inv = cv2.invertAffineTransform(m)
+            out_iris[k] = iris[k] @ inv[:, :2].T + inv[:, 2]
+            out_contour[k] = contour[k] @ inv[:, :2].T + inv[:, 2]
+        return out_iris.reshape(n, 2, 5, 2), out_contour.reshape(n, 2, 71, 2)
+
+    def pupils(self, rgb: np.ndarray, meshes: list[np.ndarray]) -> np.ndarray:
+        """(N, 2, 2): the iris centres, image-left eye first."""
+        return self.run(rgb, meshes)[0][:, :, 0]

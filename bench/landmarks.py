@@ -107,19 +107,24 @@ def cached(analyzer: FaceAnalyzer, root: Path, paths: list[str], detail: set[str
 
 def timings(analyzer: FaceAnalyzer, root: Path, paths: list[str], n: int = 100) -> dict[str, float]:
     """Median ms per face: one mesh forward (batch 1), one mesh pass with crop and mapping, the
-    2-pass default, dlib's 68-point predictor, and MobileFaceNet (with flip) for scale."""
+    2-pass default, MediaPipe Iris on both eyes (one batch of 2), dlib's 68-point predictor, and
+    MobileFaceNet (with flip) for scale."""
     mesh = analyzer.mesh
-    runs: dict[str, list[float]] = {"mesh forward": [], "mesh, 1 pass": [], "mesh, 2 passes (default)": [],
-                                    "dlib 68 points": [], "MobileFaceNet (flip)": []}
+    runs: dict[str, list[float]] = {k: [] for k in (
+        "mesh forward", "mesh, 1 pass", "mesh, 2 passes (default)", "iris, both eyes", "dlib 68 points",
+        "MobileFaceNet (flip)")}
+    iris = analyzer.iris
     for rel in paths[:n]:
         rgb = decode(root / rel).rgb
         face, _ = centred_face(analyzer, rgb)
         box, eyes = face.box, face.points[:2]
         batch, _ = mesh.crops(rgb, [box], [eyes])
+        points = mesh.points(rgb, [box], [eyes])
         calls: dict[str, Callable[[], object]] = {
             "mesh forward": partial(mesh._session.run_all, batch),
             "mesh, 1 pass": partial(mesh.run, rgb, [box], [eyes], passes=1),
             "mesh, 2 passes (default)": partial(mesh.run, rgb, [box], [eyes], passes=2),
+            "iris, both eyes": partial(iris.run, rgb, list(points)),
             "dlib 68 points": partial(analyzer.shape68.points, rgb, box),
             "MobileFaceNet (flip)": partial(analyzer.mobilefacenet.embed, rgb, [face.points]),
         }
@@ -241,7 +246,9 @@ corners; each dlib point against the mesh vertex nearest it on average over 200 
 jaw a 3-D surface projected), so a few percent is the convention gap, not an error:
 
 {agree_text}
-ms per face (median over 100 faces, one onnxruntime thread for the mesh, the box shared with other jobs):
+ms per face (median over 100 faces, one onnxruntime thread for the mesh and the iris, the box shared
+with other jobs; attributes=ALL adds the 2-pass mesh and the iris to DEFAULT's cost, and no longer
+dlib's 68 points):
 
 {table(list(ms), [[f"{v:.1f}" for v in ms.values()]])}
 EyesOpen / MouthOpen from the mesh (aspect ratios, models/mesh.py) against the 68-point verdicts

@@ -117,7 +117,8 @@ def test_closed_eyes_are_not_open(name: str) -> None:
     assert faces[0]["EyesOpen"]["Value"] is False
 
 
-@pytest.mark.parametrize("parts", [("faces", "face_recognition", "obama.jpg"), ("faces", "face_recognition", "biden.jpg"),
+@pytest.mark.parametrize("parts", [("faces", "face_recognition", "obama.jpg"),
+                                   ("faces", "face_recognition", "biden.jpg"),
                                    ("lfw", "images", "AJ_Cook", "AJ_Cook_0001.jpg")])
 def test_open_eyes_are_open(parts: tuple[str, ...]) -> None:
     assert _faces(data_path(*parts), "ALL")[0]["EyesOpen"]["Value"] is True

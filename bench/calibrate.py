@@ -46,6 +46,9 @@ MODELS: dict[str, dict[str, str]] = {
     # fused-2 with MobileFaceNet aligned on the 5 points of MediaPipe Face Mesh (bench/landmarks.py)
     "clearsight-face-fused-3": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
                                 "weights_of": "clearsight-face-fused-1", "align": "mesh"},
+    # MobileFaceNet alone on the mesh's points (its resnet_card only names the cache it shares with fused-3:
+    # weight_resnet is 0, so no ResNet runs)
+    "clearsight-face-fast-2": {"kind": "fast", "resnet_card": "dlib-resnet-onnx", "align": "mesh"},
 }
 TARGET = ROOT / "src" / "clearsight" / "calibration.json"
 

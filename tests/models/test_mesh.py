@@ -121,3 +121,29 @@ def test_landmark_names_cover_rekognition() -> None:
     assert list(fm.LANDMARKS) == model["shapes"]["LandmarkType"]["enum"]
     flat = [i for v in fm.LANDMARKS.values() for i in (v if isinstance(v, tuple) else (v,))]
     assert all(0 <= i < fm.COUNT for i in flat)
+
+
+def test_mesh_aligned_model_version_embeds_on_the_mesh_points() -> None:
+    """clearsight-face-fused-3: fused-2 with MobileFaceNet aligned on the mesh's 5 points (fast-2: the
+    same MobileFaceNet alone); the older versions' recipes load with align_with_mesh False."""
+    from clearsight.calibration import Calibration, available_models
+    from clearsight.faces import FaceAnalyzer
+    from clearsight.settings import Settings
+
+    known = available_models()
+    mesh_aligned = {"clearsight-face-fused-3", "clearsight-face-fast-2"}
+    assert known["default"] not in mesh_aligned
+    for name, entry in known["models"].items():
+        assert Calibration.load(model=name).recipe.align_with_mesh == (name in mesh_aligned)
+        if name not in mesh_aligned:
+            assert "align_with_mesh" not in entry["recipe"]  # the older entries are as they were
+    settings = Settings.load()
+    analyzer = FaceAnalyzer(settings, Calibration.load(model="clearsight-face-fused-3"))
+    assert analyzer.model_names[-1] == "mediapipe-face-mesh"
+    rgb = _rgb("faces", "face_recognition", "obama.jpg")
+    (face,) = analyzer.detect(rgb, max_faces=1)
+    analyzer.embed(rgb, [face])
+    assert face.embedding is not None and face.mesh is not None
+    expected = np.sqrt(0.4) * analyzer.mobilefacenet.embed(rgb, [fm.five_points(face.mesh)])[0]
+    np.testing.assert_allclose(face.embedding[:192], expected, atol=1e-6)
+    assert abs(float(np.linalg.norm(face.embedding)) - 1) < 1e-5

@@ -126,7 +126,9 @@ CARDS: dict[str, ModelCard] = {
             input_size=(192, 192),
             preprocessing="square crop centred on the face box, side 1.5x the box's longer side, "
             "rotated so the eyes (the detector's 5 points) are level, resized to 192x192, RGB, x / 255 "
-            "(range 0-1), NCHW float32",
+            "(range 0-1), NCHW float32; then a second pass on a crop made the same way from the first "
+            "pass's points (the loader's default passes=2, part of what the mesh-aligned model versions "
+            "were calibrated with)",
             output="468 3-D points (x, y in pixels of the 192x192 crop, relative z) and a face logit; "
             "mapped back to image pixels by us. Gives EyesOpen / MouthOpen and the 30 Rekognition "
             "landmarks with attributes=ALL",

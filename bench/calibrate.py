@@ -34,6 +34,7 @@ from clearsight.evaluation.lfw import best_threshold, centred_face, read_pairs  
 from clearsight.faces import FaceAnalyzer  # noqa: E402
 from clearsight.images import decode  # noqa: E402
 from clearsight.models.embedders import l2_normalise  # noqa: E402
+from clearsight.models.mesh import five_points  # noqa: E402
 from clearsight.settings import Settings  # noqa: E402
 
 LEVELS = [50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5, 99.9, 99.99]
@@ -47,13 +48,21 @@ MODELS: dict[str, dict[str, str]] = {
                                 "weights_of": "clearsight-face-fused-1"},
     "clearsight-face-plus-1": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
                                "face_card": "faceplugin-mobilefacenet", "weights": "znorm"},
+    # fused-2 with MobileFaceNet aligned on the 5 points of MediaPipe Face Mesh (bench/landmarks.py)
+    "clearsight-face-fused-3": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
+                                "weights_of": "clearsight-face-fused-1", "align": "mesh"},
+    # MobileFaceNet alone on the mesh's points (its resnet_card only names the cache it shares with fused-3:
+    # weight_resnet is 0, so no ResNet runs)
+    "clearsight-face-fast-2": {"kind": "fast", "resnet_card": "dlib-resnet-onnx", "align": "mesh"},
 }
 DEFAULT_FACE = "mobilefacenet"
 TARGET = ROOT / "src" / "clearsight" / "calibration.json"
 
 
 def component_embeddings(root: Path, paths: list[str], resnet_card: str = DEFAULT_RESNET,
-                         face_card: str = "mobilefacenet") -> tuple[np.ndarray, np.ndarray]:
+                         face_card: str = "mobilefacenet", align: str = "detector") -> tuple[np.ndarray, np.ndarray]:
+    """The face net (aligned on the detector's 5 points, or with ``align="mesh"`` on Face Mesh's)
+    and dlib ResNet embeddings of the centred face of each image."""
     cal = Calibration.load({"model_version": "x", "recipe": {"weight_mobilefacenet": 0.5,
                             "weight_resnet": 0.5, "align_with_68": False, "resnet_card": resnet_card,
                             "face_card": face_card},
@@ -63,7 +72,13 @@ def component_embeddings(root: Path, paths: list[str], resnet_card: str = DEFAUL
     for i, rel in enumerate(paths):
         rgb = decode(root / rel).rgb
         face, _ = centred_face(analyzer, rgb)
-        mfn.append(analyzer.mobilefacenet.embed(rgb, [face.points])[0])
+        if align == "mesh":
+            analyzer.add_mesh(rgb, [face])
+            assert face.mesh is not None
+            points = five_points(face.mesh)
+        else:
+            points = face.points
+        mfn.append(analyzer.mobilefacenet.embed(rgb, [points])[0])
         res.append(analyzer.resnet.embed(rgb, [analyzer.shape5.shape(rgb, face.box)])[0])
         if i % 500 == 0:
             print(f"{i}/{len(paths)}", file=sys.stderr, flush=True)
@@ -95,16 +110,17 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def cached_embeddings(root: Path, paths: list[str], cache: Path, resnet_card: str,
-                      face_card: str = DEFAULT_FACE) -> tuple[np.ndarray, np.ndarray]:
-    """Face-net and ResNet embeddings of ``paths``; cards other than the defaults get their own cache
-    file (devtrain_embeddings-<card>[-<card>].npz next to --cache)."""
-    tags = [c for c, default in ((resnet_card, DEFAULT_RESNET), (face_card, DEFAULT_FACE)) if c != default]
+                      face_card: str = DEFAULT_FACE, align: str = "detector") -> tuple[np.ndarray, np.ndarray]:
+    """Face-net and ResNet embeddings of ``paths``; cards other than the defaults, and mesh alignment,
+    get their own cache file (devtrain_embeddings-<card>[-<card>][-mesh].npz next to --cache)."""
+    tags = [c for c, default in ((resnet_card, DEFAULT_RESNET), (face_card, DEFAULT_FACE), (align, "detector"))
+            if c != default]
     if tags:
         cache = cache.with_name(f"{cache.stem}-{'-'.join(tags)}{cache.suffix}")
     if cache.is_file():
         z = np.load(cache)
         return z["mfn"], z["res"]
-    mfn, res = component_embeddings(root, paths, resnet_card, face_card)
+    mfn, res = component_embeddings(root, paths, resnet_card, face_card, align)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, mfn=mfn, res=res)
     return mfn, res
@@ -138,7 +154,8 @@ def main() -> None:
 
     for version, spec in todo.items():
         face_card = spec.get("face_card", DEFAULT_FACE)
-        mfn, res = cached_embeddings(root, paths, Path(args.cache), spec["resnet_card"], face_card)
+        mfn, res = cached_embeddings(root, paths, Path(args.cache), spec["resnet_card"], face_card,
+                                     spec.get("align", "detector"))
         s_m = np.sum(mfn[ia] * mfn[ib], 1)
         s_r = np.sum(res[ia] * res[ib], 1)
         align = False
@@ -178,6 +195,8 @@ def main() -> None:
             recipe["resnet_card"] = spec["resnet_card"]
         if face_card != DEFAULT_FACE:
             recipe["face_card"] = face_card
+        if spec.get("align") == "mesh":
+            recipe["align_with_mesh"] = True
         out["models"][version] = {
             "model_version": version,
             "recipe": recipe,

@@ -34,6 +34,9 @@ class Recipe:
     align_with_68: bool
     resnet_card: str = "dlib-resnet"  # which card runs dlib's ResNet: dlib itself or "dlib-resnet-onnx"
     face_card: str = "mobilefacenet"  # the ArcFace-aligned 112x112 net: "mobilefacenet" or another embedder
+    # the ArcFace-aligned net aligned on 5 points from MediaPipe Face Mesh (eye-contour centres, nose
+    # tip, mouth corners) instead of the detector's; False (the detector's points) for older versions
+    align_with_mesh: bool = False
 
     @property
     def dimension(self) -> int:

@@ -145,8 +145,10 @@ def report(engine: Engine, model: str, pairs: list[lfw.Pair], paths: list[str]) 
         "(the API's) is at least N. QualityFilter AUTO refuses EXTREME_POSE from the first bin whose genuine "
         "pairs are missed more than twice as often as the accuracy table promises ("
         + ", ".join(f"{100 * m:.2f}% at {s}" for s, m in promised.items())
-        + f"): from this table, |yaw| >= {limit:g} (`pose.auto_yaw_limit`; `quality.AUTO_MAX_YAW` must equal it, "
-        "tests/test_quality.py checks).\n"
+        + "), beyond sampling doubt (the lower end of the bin's 95% Wilson interval above it): "
+        + (f"from this table, |yaw| >= {limit:g}" if limit is not None else
+           "no bin of this table falls short, so AUTO keeps MEDIUM's 60 degrees, where the measurements thin out")
+        + " (`pose.auto_yaw_limit`; tests/test_quality.py checks `quality.AUTO_MAX_YAW` against this table).\n"
         "- **Yaw caveat**: yaw is `clearsight.geometry.pose` on the 5 landmarks (eye, nose and mouth positions "
         "with an average face's proportions), not a 3D model fit: errors of 10-15 degrees, more at extreme "
         "poses, so bins blur into their neighbours. The top bin is small: "

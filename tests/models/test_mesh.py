@@ -124,14 +124,14 @@ def test_landmark_names_cover_rekognition() -> None:
 
 
 def test_mesh_aligned_model_version_embeds_on_the_mesh_points() -> None:
-    """clearsight-face-fused-3: fused-2 with MobileFaceNet aligned on the mesh's 5 points (fast-2: the
+    """clearsight-face-fused-3: fused-2 with MobileFaceNet aligned on the mesh's 5 points (mesh-1: the
     same MobileFaceNet alone); the older versions' recipes load with align_with_mesh False."""
     from clearsight.calibration import Calibration, available_models
     from clearsight.faces import FaceAnalyzer
     from clearsight.settings import Settings
 
     known = available_models()
-    mesh_aligned = {"clearsight-face-fused-3", "clearsight-face-fast-2"}
+    mesh_aligned = {"clearsight-face-fused-3", "clearsight-face-mesh-1"}
     assert known["default"] not in mesh_aligned
     for name, entry in known["models"].items():
         assert Calibration.load(model=name).recipe.align_with_mesh == (name in mesh_aligned)

@@ -49,14 +49,27 @@ def parse_part(text: str) -> tuple[int, int]:
     return i, n
 
 
-def embed_part(engine: Engine, root: Path, paths: list[str], out: Path | None) -> EmbeddedFaces:
-    """Embed the centred face of each image (paths relative to ``root``); save to ``out``."""
+def embed_part(
+    engine: Engine, root: Path, paths: list[str], out: Path | None, *, save_every: int = 500
+) -> EmbeddedFaces:
+    """Embed the centred face of each image (paths relative to ``root``); save to ``out`` (also
+    every ``save_every`` images, so an interrupted part can be resumed or combined)."""
     n = len(paths)
     vectors = np.zeros((n, engine.calibration.recipe.dimension), np.float32)
     yaw = np.zeros(n)
     fallbacks = np.zeros(n, bool)
-    start = time.perf_counter()
-    for k, rel in enumerate(paths):
+    done, before = 0, 0.0
+    if out is not None and out.exists():  # resume a part that was interrupted
+        z = np.load(out)
+        done = len(z["paths"])
+        if [str(v) for v in z["paths"]] == paths[:done]:
+            vectors[:done], yaw[:done], fallbacks[:done] = z["vectors"], z["yaw"], z["fallbacks"]
+            before = float(z["seconds"])
+        else:
+            done = 0
+    start = time.perf_counter() - before
+    for k in range(done, n):
+        rel = paths[k]
         rgb = engine.decode(root / rel).rgb
         face, fallbacks[k] = centred_face(engine.faces, rgb)
         engine.faces.embed(rgb, [face])
@@ -65,14 +78,23 @@ def embed_part(engine: Engine, root: Path, paths: list[str], out: Path | None) -
         yaw[k] = float(geometry.pose(face.points)["Yaw"])
         if k % 250 == 0:
             print(f"{k}/{n} {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
+        if out is not None and (k + 1) % save_every == 0 and k + 1 < n:  # a killed part keeps its work
+            _save(out, paths[: k + 1], vectors[: k + 1], yaw[: k + 1], fallbacks[: k + 1],
+                  time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    result = EmbeddedFaces(list(paths), vectors, yaw, fallbacks, seconds, n)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, paths=np.array(paths), vectors=vectors, yaw=yaw, fallbacks=fallbacks,
-                 seconds=seconds)
+        _save(out, paths, vectors, yaw, fallbacks, seconds)
         print(f"wrote {out}: {n} faces in {seconds:.0f}s", file=sys.stderr, flush=True)
-    return result
+    return EmbeddedFaces(list(paths), vectors, yaw, fallbacks, seconds, n)
+
+
+def _save(out: Path, paths: list[str], vectors: np.ndarray, yaw: np.ndarray, fallbacks: np.ndarray,
+          seconds: float) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, paths=np.array(paths), vectors=vectors, yaw=yaw, fallbacks=fallbacks, seconds=seconds)
+    tmp.replace(out)
 
 
 def load_parts(engine: Engine, root: Path, paths: list[str], out_dir: Path) -> EmbeddedFaces:

@@ -56,7 +56,8 @@ def draw_video_faces(frames: Iterable[tuple[int, np.ndarray]], faces: list[dict[
                 stream.pix_fmt = "yuv420p"
             img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
             _faces_on(img, at.get(timestamp, []))
-            frame = av.VideoFrame.from_ndarray(img[: stream.height, : stream.width], format="bgr24")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: stream.height, : stream.width], np.uint8),
+                                               format="bgr24")
             container.mux(stream.encode(frame))
         if stream is not None:
             container.mux(stream.encode(None))

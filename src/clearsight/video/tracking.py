@@ -30,7 +30,9 @@ from ..geometry import iou
 __all__ = ["MAX_EMBEDDINGS", "Track", "Tracker", "colour_histogram", "face_quality", "scene_cut"]
 
 MAX_EMBEDDINGS = 3  # faces embedded per track, at most
-BETTER = 1.3  # a face is embedded when its quality beats the track's best embedded one by this factor
+BETTER = 1.5  # a face is embedded when its quality beats the track's best embedded one by this factor
+MIN_EMBED_SIDE = 32.0  # smaller faces are not embedded (recognition fails on them): such a track waits
+# for a larger face, and is not searched if none comes
 RELINK_MIN_SIDE = 40.0  # faces smaller than this (box side, pixels) never re-link: their embeddings are noise
 CUT = 0.3  # hue-saturation histogram distance between samples from which the shot changed
 
@@ -144,18 +146,18 @@ class Tracker:
                 taken.add(k)
         by_index = self.tracks
         # embed: detections that start or may re-link a track, and clearly better faces of known tracks
-        todo = [i for i in range(n) if i not in assigned or (
+        sides = [_side(b) for b in boxes]
+        todo = [i for i in range(n) if sides[i] >= MIN_EMBED_SIDE and (i not in assigned or (
             by_index[assigned[i]].embedded < MAX_EMBEDDINGS
-            and qualities[i] > BETTER * by_index[assigned[i]].best_quality)]
+            and qualities[i] > BETTER * by_index[assigned[i]].best_quality))]
         vectors = dict(zip(todo, embed(todo))) if todo else {}
         for i in todo:
             if i in assigned:
                 template = by_index[assigned[i]].template()
                 if template is not None and float(vectors[i] @ template) < self.split:
                     taken.discard(assigned.pop(i))  # a different person where the track was
-        sides = [_side(b) for b in boxes]
         for i in sorted(i for i in range(n) if i not in assigned):
-            assigned[i] = self._relink_or_new(vectors[i], sides[i], taken, timestamp)
+            assigned[i] = self._relink_or_new(vectors.get(i), sides[i], taken, timestamp)
             taken.add(assigned[i])
         for i, k in assigned.items():
             t = self.tracks[k]  # a track's index is its position
@@ -165,9 +167,9 @@ class Tracker:
                 t.keep(qualities[i], vectors[i], sides[i])
         return [assigned[i] for i in range(n)]
 
-    def _relink_or_new(self, vector: np.ndarray, side: float, taken: set[int], timestamp: int) -> int:
+    def _relink_or_new(self, vector: np.ndarray | None, side: float, taken: set[int], timestamp: int) -> int:
         best, score = None, self.relink
-        for t in self.tracks if side >= RELINK_MIN_SIDE else ():
+        for t in self.tracks if vector is not None and side >= RELINK_MIN_SIDE else ():
             template = t.template()
             if t.index in taken or template is None or t.side < RELINK_MIN_SIDE:
                 continue

@@ -113,6 +113,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("video_workers", int, 1,
             "Video jobs that analyse at once. Each runs one chunk at a time on the engine's executor, queued "
             "behind the requests already waiting, so a long video never holds a worker the server needs."),
+    Setting("video_prefetch", bool, True,
+            "A video job decodes and detects its next sampled frames in a helper thread while its worker tracks and "
+            "embeds the current one (one job uses two cores when they are free); false keeps each job on its one "
+            "executor thread."),
     Setting("video_result_days", float, 7.0,
             "Days a finished job's results are kept (Rekognition: 7), never longer than the searched "
             "collection's retention period; then they are purged and erased."),

@@ -51,3 +51,20 @@ def test_a_file_damaged_midway_fails_while_decoding(clip: Path, tmp_path: Path) 
     probe(path)  # its start is fine
     with pytest.raises(InvalidVideoError, match="damaged or truncated"):
         list(samples(path, every_ms=200))
+
+
+def test_prefetching_keeps_order_raises_where_it_failed_and_stops_when_closed(clip: Path, tmp_path: Path) -> None:
+    from clearsight.video.decode import prefetched
+
+    plain = [(s.timestamp, s.rgb.shape) for s in samples(clip, every_ms=500)]
+    ahead = [(s.timestamp, shape) for s, shape in prefetched(samples(clip, every_ms=500), lambda s: s.rgb.shape)]
+    assert ahead == plain
+    damaged = broken_videos(tmp_path, clip)["damaged"]
+    seen = []
+    with pytest.raises(InvalidVideoError):
+        for s, _ in prefetched(samples(damaged, every_ms=200), lambda s: None):
+            seen.append(s.timestamp)
+    assert seen, "the samples before the damage came through"
+    it = prefetched(samples(clip, every_ms=200), lambda s: None)
+    next(it)
+    it.close()  # the helper thread stops (the test would hang otherwise)

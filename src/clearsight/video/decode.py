@@ -12,16 +12,20 @@ only here, naming the file as the client gave it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import InvalidVideoError, VideoTooLargeException
 
-__all__ = ["Sample", "VideoInfo", "probe", "samples"]
+__all__ = ["Sample", "VideoInfo", "prefetched", "probe", "samples"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -145,3 +149,46 @@ def samples(path: Path, *, every_ms: int, start_ms: int = 0, rotation: int = 0,
                                 f"truncated): {exc.strerror or type(exc).__name__}") from exc
     finally:
         container.close()
+
+
+def prefetched(items: Iterator[Sample], prepare: Callable[[Sample], T], *,
+               depth: int = 2) -> Iterator[tuple[Sample, T]]:
+    """``(sample, prepare(sample))`` for each sample, decoding and preparing up to ``depth`` samples ahead
+    in a helper thread (so decoding and detection overlap the caller's own work on two cores). Errors
+    are raised in the caller at the sample where they happened; closing the iterator stops the thread."""
+    done = object()
+    out: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for s in items:
+                if stop.is_set():
+                    return
+                out.put((s, prepare(s)))
+            out.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            out.put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # the container is closed in the thread that decoded it
+
+    worker = threading.Thread(target=produce, name="video-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            got = out.get()
+            if got is done:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                out.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()

@@ -29,9 +29,13 @@ class FaceDetection:
         self.analyzer = analyzer
         self.attributes = parse_attributes(request.get("FaceAttributes") or "DEFAULT")
 
-    def add(self, sample: Sample) -> list[ResultRow]:
+    def prepare(self, sample: Sample) -> list[tuple[Face, dict[str, Any]]]:
+        """What can run ahead of the job's thread (see :func:`~.decode.prefetched`)."""
+        return detected(self.analyzer, sample, self.attributes)
+
+    def add(self, sample: Sample, found: list[tuple[Face, dict[str, Any]]]) -> list[ResultRow]:
         return [(sample.timestamp, i, json.dumps({"Timestamp": sample.timestamp, "Face": detail}))
-                for i, (_, detail) in enumerate(detected(self.analyzer, sample, self.attributes))]
+                for i, (_, detail) in enumerate(found)]
 
     def state(self) -> dict[str, Any]:
         return {}

@@ -26,7 +26,7 @@ from .tracking import Tracker, colour_histogram, face_quality, scene_cut, vector
 if TYPE_CHECKING:
     from ..calibration import Calibration
     from ..collections.service import Collections
-    from ..faces import FaceAnalyzer
+    from ..faces import Face, FaceAnalyzer
 
 __all__ = ["APPEARANCES", "MATCHES_PER_PERSON", "RELINK_SIMILARITY", "SPLIT_SIMILARITY", "FaceSearch"]
 
@@ -49,8 +49,12 @@ class FaceSearch:
                                split=calibration.score_for(SPLIT_SIMILARITY))
         self.histogram: np.ndarray | None = None  # the previous sample's, to see cuts
 
-    def add(self, sample: Sample) -> list[ResultRow]:
-        found = detected(self.analyzer, sample, "DEFAULT")
+    def prepare(self, sample: Sample) -> tuple[list[tuple[Face, dict[str, Any]]], np.ndarray]:
+        """Detection and the frame's histogram: what can run ahead of the job's thread."""
+        return detected(self.analyzer, sample, "DEFAULT"), colour_histogram(sample.rgb)
+
+    def add(self, sample: Sample, prepared: tuple[list[tuple[Face, dict[str, Any]]], np.ndarray]) -> list[ResultRow]:
+        found, histogram = prepared
         h, w = sample.rgb.shape[:2]
         boxes = [f.box for f, _ in found]
         qualities = [face_quality(f.box, d["Quality"]["Sharpness"], d["Pose"]["Yaw"], d["Pose"]["Pitch"])
@@ -61,7 +65,6 @@ class FaceSearch:
             self.analyzer.embed(sample.rgb, faces)
             return [f.embedding for f in faces]
 
-        histogram = colour_histogram(sample.rgb)
         cut = scene_cut(self.histogram, histogram)
         self.histogram = histogram
         tracks = self.tracker.update(sample.timestamp, boxes, qualities, embed, cut=cut)

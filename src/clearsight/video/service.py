@@ -17,7 +17,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,7 @@ from ..policy.audit import AuditRecord, audited, current_record
 from ..policy.context import Caller, acting_as, current
 from ..policy.scopes import may_use
 from ..storage.base import JobRow, ResultRow
-from .decode import VideoInfo, probe, samples
+from .decode import Sample, VideoInfo, prefetched, probe, samples
 from .faces import FaceDetection
 from .jobs import JobRunner
 from .notify import Sinks
@@ -322,9 +322,10 @@ class VideoService:
                 rows: list[ResultRow] = []
                 start = int(state["next_ms"])
                 end = start + chunk
-                for s in samples(Path(request["Path"]), every_ms=step, start_ms=start,
-                                 rotation=int(request.get("Rotation", 0)), name=request["Name"]):
-                    rows += analysis.add(s)
+                frames = samples(Path(request["Path"]), every_ms=step, start_ms=start,
+                                 rotation=int(request.get("Rotation", 0)), name=request["Name"])
+                for s, prepared in self._prepared(frames, analysis):
+                    rows += analysis.add(s, prepared)
                     if s.next_ms >= end:
                         if not self._checkpoint(job, s.next_ms, analysis, rows):
                             return
@@ -340,6 +341,12 @@ class VideoService:
             except Exception as exc:  # a bug or an OS failure: the job fails, saying so, never hangs
                 log.exception("video job %s failed", job.job_id)
                 self._fail(job, request, f"internal error: {type(exc).__name__}")
+
+    def _prepared(self, frames: Iterator[Sample], analysis: FaceDetection | FaceSearch) -> Iterator[tuple[Sample, Any]]:
+        """Each sample with its detections, prepared a sample ahead in a helper thread (setting video_prefetch)."""
+        if self.settings.video_prefetch:
+            return prefetched(frames, analysis.prepare)
+        return ((s, analysis.prepare(s)) for s in frames)
 
     def _checkpoint(self, job: JobRow, progress: int, analysis: FaceDetection | FaceSearch,
                     rows: list[ResultRow]) -> bool:
@@ -383,6 +390,7 @@ class VideoService:
         info: VideoInfo = probe(path, name=name, max_ms=float(self.settings.video_max_hours) * 3.6e6)
         analysis = FaceDetection(self.faces, {"FaceAttributes": face_attributes or "DEFAULT"})
         step = int(sample_ms or self.settings.video_sample_ms)
-        faces = [json.loads(item) for s in samples(path, every_ms=step, rotation=info.rotation, name=name)
-                 for _, _, item in analysis.add(s)]
+        frames = samples(path, every_ms=step, rotation=info.rotation, name=name)
+        faces = [json.loads(item) for s, found in self._prepared(frames, analysis)
+                 for _, _, item in analysis.add(s, found)]
         return {"JobStatus": "SUCCEEDED", "VideoMetadata": info.metadata(), "Faces": faces}

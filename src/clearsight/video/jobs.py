@@ -24,6 +24,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
+from ..datadir import process_alive
 from ..storage.base import JobRow, Store
 
 __all__ = ["JobRunner", "Work"]
@@ -37,16 +38,6 @@ Work = Callable[[JobRow], Generator[None, None, None]]  # runs a job (owned by t
 class _Running:
     work: Generator[None, None, None]
     context: contextvars.Context  # each step runs in the job's own context (its caller, its audit record)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobRunner:
@@ -110,7 +101,7 @@ class JobRunner:
             return True
         host, _, rest = job.owner.partition(":")
         pid = rest.partition(":")[0]
-        if job.owner != self.owner and host == self.host and pid.isdigit() and not _alive(int(pid)):
+        if job.owner != self.owner and host == self.host and pid.isdigit() and not process_alive(int(pid)):
             return True  # its runner's process is gone (kill -9, a crash)
         return job.updated < self.store.clock() - self.lease
 

@@ -108,7 +108,8 @@ class Engine:
         from .video.service import VideoService
 
         return VideoService(settings=self.settings, collections=self.collections, faces=self.faces,
-                            calibration=self.calibration, objects=self.objects, executor=self.executor)
+                            calibration=self.calibration, objects=self.objects, executor=self.executor,
+                            labels=lambda: self.labels, text=lambda: self.text)
 
     @cached_property
     def executor(self) -> ThreadPoolExecutor:

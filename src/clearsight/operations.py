@@ -103,11 +103,17 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     _op("StartFaceSearch", "video.start_face_search", "search", audited=True, collection=True, idempotent=False,
         job="FaceSearch"),
     _op("GetFaceSearch", "video.get_face_search", "search", audited=True, job="FaceSearch"),
+    _op("StartLabelDetection", "video.start_label_detection", "detect", idempotent=False, job="LabelDetection"),
+    _op("GetLabelDetection", "video.get_label_detection", "detect", job="LabelDetection"),
+    _op("StartTextDetection", "video.start_text_detection", "detect", idempotent=False, job="TextDetection"),
+    _op("GetTextDetection", "video.get_text_detection", "detect", job="TextDetection"),
+    _op("StartSegmentDetection", "video.start_segment_detection", "detect", idempotent=False,
+        job="SegmentDetection"),
+    _op("GetSegmentDetection", "video.get_segment_detection", "detect", job="SegmentDetection"),
 )}
 
 _NO_MODEL = "no model for it ships in a registry package that runs here"
 _CUSTOM = "Custom Labels trains models in AWS; ClearSight serves fixed, registry-packaged models"
-_VIDEO = "not built yet (planned: phase 2 of the 'Stored video' issue: labels, text and shots)"
 _STREAM = "live-camera stream processors are not built yet (planned: the 'Live cameras' issue)"
 _TAGS = "resource tags other than CreateCollection's are not kept; collection policies use clearsight:* tags"
 
@@ -136,9 +142,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "StartPersonTracking": "discontinued by AWS (Rekognition Video people pathing); use StartFaceSearch, whose "
                            "Persons carry a track Index, or StartFaceDetection",
     "GetPersonTracking": "discontinued by AWS, as StartPersonTracking",
-    **{op: _VIDEO for op in (
-        "StartLabelDetection", "GetLabelDetection", "StartSegmentDetection", "GetSegmentDetection",
-        "StartTextDetection", "GetTextDetection")},
     **{op: _STREAM for op in (
         "CreateStreamProcessor", "DeleteStreamProcessor", "DescribeStreamProcessor", "ListStreamProcessors",
         "StartStreamProcessor", "StopStreamProcessor", "UpdateStreamProcessor")},

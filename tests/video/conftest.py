@@ -51,7 +51,8 @@ def video_service(engine: Any, tmp_path: Path) -> Iterator[ServiceFactory]:
                         decode=engine.decode)
         made.append(c)
         return VideoService(settings=settings, collections=c, faces=engine.faces, calibration=engine.calibration,
-                            objects=engine.objects, executor=engine.executor)
+                            objects=engine.objects, executor=engine.executor, labels=lambda: engine.labels,
+                            text=lambda: engine.text)
 
     yield make
     for c in made:

@@ -25,6 +25,8 @@ def detected(analyzer: FaceAnalyzer, sample: Sample, attributes: str) -> list[tu
 class FaceDetection:
     """The analysis of a face detection job, chunk by chunk; it keeps no state between samples."""
 
+    every_ms: int | None = None  # the setting video_sample_ms
+
     def __init__(self, analyzer: FaceAnalyzer, request: dict[str, Any]) -> None:
         self.analyzer = analyzer
         self.attributes = parse_attributes(request.get("FaceAttributes") or "DEFAULT")
@@ -36,6 +38,9 @@ class FaceDetection:
     def add(self, sample: Sample, found: list[tuple[Face, dict[str, Any]]]) -> list[ResultRow]:
         return [(sample.timestamp, i, json.dumps({"Timestamp": sample.timestamp, "Face": detail}))
                 for i, (_, detail) in enumerate(found)]
+
+    def flush(self) -> list[ResultRow]:
+        return []
 
     def state(self) -> dict[str, Any]:
         return {}

@@ -39,6 +39,8 @@ SPLIT_SIMILARITY = 1.0  # a face on a track below this Similarity to it starts a
 class FaceSearch:
     """The analysis of a face search job: the tracker across chunks, then one search per track."""
 
+    every_ms: int | None = None  # the setting video_sample_ms
+
     def __init__(self, analyzer: FaceAnalyzer, calibration: Calibration, collections: Collections,
                  request: dict[str, Any]) -> None:
         self.analyzer = analyzer
@@ -71,6 +73,9 @@ class FaceSearch:
         return [(sample.timestamp, k, json.dumps({"Timestamp": sample.timestamp, "Person": {
             "Index": k, "BoundingBox": bounding_box(f.box, w, h), "Face": d}}))
             for k, (f, d) in zip(tracks, found)]
+
+    def flush(self) -> list[ResultRow]:
+        return []
 
     def state(self) -> dict[str, Any]:
         return {"tracker": self.tracker.to_json(),

@@ -17,7 +17,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +38,10 @@ from ..policy.scopes import may_use
 from ..storage.base import JobRow, ResultRow
 from .decode import Sample, VideoInfo, prefetched, probe, samples
 from .faces import FaceDetection
+from .frames import LabelDetection, TextDetection, label_segments
 from .jobs import JobRunner
 from .notify import Sinks
+from .scenes import SEGMENT_MODEL_VERSION, SegmentDetection, SegmentRequest
 from .search import FaceSearch, summary_fields
 
 if TYPE_CHECKING:
@@ -48,15 +50,20 @@ if TYPE_CHECKING:
     from ..calibration import Calibration
     from ..collections.service import Collections
     from ..faces import FaceAnalyzer
+    from ..labels import LabelAnalyzer
     from ..settings import Settings
     from ..storage.objects import ObjectStore
+    from ..text import TextReader
 
 __all__ = ["VideoService"]
 
 log = logging.getLogger("clearsight.video")
 VideoInput = dict[str, Any] | str | Path  # Video {S3Object} as Rekognition takes it, or a local file
-KINDS = {"FaceDetection": "StartFaceDetection", "FaceSearch": "StartFaceSearch"}
-RESULTS = {"FaceDetection": "Faces", "FaceSearch": "Persons"}
+KINDS = {kind: f"Start{kind}" for kind in ("FaceDetection", "FaceSearch", "LabelDetection", "TextDetection",
+                                          "SegmentDetection")}
+RESULTS = {"FaceDetection": "Faces", "FaceSearch": "Persons", "LabelDetection": "Labels",
+           "TextDetection": "TextDetections", "SegmentDetection": "Segments"}
+Analysis = FaceDetection | FaceSearch | LabelDetection | TextDetection | SegmentDetection
 
 
 def _sha256(path: Path) -> str:
@@ -72,7 +79,9 @@ class VideoService:
     ``clearsight worker`` start it)."""
 
     def __init__(self, *, settings: Settings, collections: Collections, faces: FaceAnalyzer,
-                 calibration: Calibration, objects: ObjectStore, executor: Executor) -> None:
+                 calibration: Calibration, objects: ObjectStore, executor: Executor,
+                 labels: Callable[[], LabelAnalyzer] | None = None, text: Callable[[], TextReader] | None = None
+                 ) -> None:
         self.settings = settings
         self.collections = collections
         self.store = collections.store
@@ -80,6 +89,8 @@ class VideoService:
         self.faces = faces
         self.calibration = calibration
         self.objects = objects
+        self.labels = labels  # built on first use (their models load then)
+        self.text = text
         self.paginator = collections.paginator
         self.sinks = Sinks.parse(str(settings.video_notification_sinks))
         self.runner = JobRunner(self.store, executor, self.run, workers=int(settings.video_workers))
@@ -106,6 +117,39 @@ class VideoService:
         self.collections.checked_search(rec, cid, threshold, None, 10)  # policy floor, purpose, result cap
         request = {"CollectionId": cid, "FaceMatchThreshold": threshold, "Purpose": current().purpose}
         return self._start("FaceSearch", video, request, client_request_token, notification_channel, job_tag, rec)
+
+    def start_label_detection(self, *, video: VideoInput, client_request_token: str | None = None,
+                              min_confidence: float | None = None, notification_channel: dict[str, Any] | None = None,
+                              job_tag: str | None = None, features: list[str] | None = None,
+                              settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        """StartLabelDetection: DetectLabels on every sampled frame (MinConfidence default 50, Settings'
+        GeneralLabels filters); GetLabelDetection aggregates by TIMESTAMPS or SEGMENTS."""
+        from ..labels import LabelRequest
+
+        if features not in (None, ["GENERAL_LABELS"]):
+            raise InvalidParameterException("Features must be [GENERAL_LABELS] for video")
+        request = {"MinConfidence": params.threshold("MinConfidence", min_confidence, 50.0), "Settings": settings}
+        LabelRequest.parse(None, request["MinConfidence"], ["GENERAL_LABELS"], settings)  # refused now, not later
+        return self._start("LabelDetection", video, request, client_request_token, notification_channel, job_tag)
+
+    def start_text_detection(self, *, video: VideoInput, client_request_token: str | None = None,
+                             notification_channel: dict[str, Any] | None = None, job_tag: str | None = None,
+                             filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """StartTextDetection: DetectText (with its Filters) on every sampled frame."""
+        from ..text import TextFilters
+
+        TextFilters.parse(filters)
+        return self._start("TextDetection", video, {"Filters": filters}, client_request_token, notification_channel,
+                           job_tag)
+
+    def start_segment_detection(self, *, video: VideoInput, segment_types: list[str],
+                                client_request_token: str | None = None,
+                                notification_channel: dict[str, Any] | None = None, job_tag: str | None = None,
+                                filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """StartSegmentDetection: SHOT boundaries and TECHNICAL_CUE BlackFrames, from every frame."""
+        SegmentRequest(segment_types, filters)
+        return self._start("SegmentDetection", video, {"SegmentTypes": segment_types, "Filters": filters},
+                           client_request_token, notification_channel, job_tag)
 
     def _start(self, kind: str, video: VideoInput, request: dict[str, Any], token: str | None,
                channel: dict[str, Any] | None, job_tag: str | None, rec: AuditRecord | None = None) -> dict[str, Any]:
@@ -187,6 +231,39 @@ class VideoService:
         self.audit.append(rec)  # recorded before it is answered
         return out
 
+    def get_label_detection(self, *, job_id: str, max_results: int | None = None, next_token: str | None = None,
+                            sort_by: str | None = None, aggregate_by: str | None = None) -> dict[str, Any]:
+        if sort_by not in (None, "NAME", "TIMESTAMP") or aggregate_by not in (None, "TIMESTAMPS", "SEGMENTS"):
+            raise InvalidParameterException("SortBy must be NAME or TIMESTAMP, AggregateBy TIMESTAMPS or SEGMENTS")
+        sort, aggregate = sort_by or "TIMESTAMP", aggregate_by or "TIMESTAMPS"
+
+        def arrange(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if aggregate == "SEGMENTS":
+                items = label_segments(items, int(self.settings.video_sample_ms))
+            if sort == "NAME":
+                items = sorted(items, key=lambda i: (i["Label"]["Name"], i["Timestamp"]))
+            return items
+
+        from ..labels import LABEL_MODEL_VERSION
+
+        out = self._get("LabelDetection", job_id, max_results, next_token, arrange=arrange,
+                        listing=f"{sort}:{aggregate}")
+        return {**out, "LabelModelVersion": LABEL_MODEL_VERSION,
+                "GetRequestMetadata": {"SortBy": sort, "AggregateBy": aggregate}}
+
+    def get_text_detection(self, *, job_id: str, max_results: int | None = None,
+                           next_token: str | None = None) -> dict[str, Any]:
+        from ..text import TEXT_MODEL_VERSION
+
+        return {**self._get("TextDetection", job_id, max_results, next_token), "TextModelVersion": TEXT_MODEL_VERSION}
+
+    def get_segment_detection(self, *, job_id: str, max_results: int | None = None,
+                              next_token: str | None = None) -> dict[str, Any]:
+        out = self._get("SegmentDetection", job_id, max_results, next_token)
+        types = json.loads(self.job(job_id).request)["SegmentTypes"]
+        return {**out, "VideoMetadata": [out["VideoMetadata"]], "AudioMetadata": [],
+                "SelectedSegmentTypes": [{"Type": t, "ModelVersion": SEGMENT_MODEL_VERSION} for t in types]}
+
     def job(self, job_id: str) -> JobRow:
         """The job, if it exists, its results are not past their retention, and the caller's key
         covers its collection."""
@@ -201,11 +278,20 @@ class VideoService:
         return job
 
     def _get(self, kind: str, job_id: str, max_results: int | None, next_token: str | None, *,
-             by_index: bool) -> dict[str, Any]:
+             by_index: bool = False, arrange: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+             listing: str = "") -> dict[str, Any]:
+        """A page of a job's results: rows in the store's order, paged in the store; or, with ``arrange``
+        (sorting by name, aggregating), every row arranged here and paged by position."""
         job = self.job(job_id)
         if job.kind != kind:
             raise ResourceNotFoundException(f"job {job_id} is a {job.kind} job; call Get{job.kind}")
         limit = params.int_range("MaxResults", max_results, 1, 1000, 1000)
+        if arrange is not None:
+            every = arrange([json.loads(item) for _, _, item in self.store.job_results(job_id, limit=10**9)])
+            items, token = self.paginator.page(f"{kind}:{job_id}:{listing}", next_token, limit,
+                                               lambda after, n: every[int(after or -1) + 1:][:n],
+                                               lambda item: f"{every.index(item):09d}")
+            return self._page(job, kind, items, token)
 
         def fetch(after: str, n: int) -> list[ResultRow]:
             pair = tuple(int(x) for x in after.split(".")) if after else None
@@ -217,6 +303,9 @@ class VideoService:
 
         listing = f"{kind}:{job_id}:{'index' if by_index else 'timestamp'}"
         rows, token = self.paginator.page(listing, next_token, limit, fetch, key)
+        return self._page(job, kind, [json.loads(item) for _, _, item in rows], token)
+
+    def _page(self, job: JobRow, kind: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
         request = json.loads(job.request)
         out: dict[str, Any] = {"JobStatus": job.status, "JobId": job.job_id,
                                "VideoMetadata": json.loads(job.metadata)}
@@ -226,7 +315,6 @@ class VideoService:
             out["Video"] = request["Video"]
         if request.get("JobTag"):
             out["JobTag"] = request["JobTag"]
-        items = [json.loads(item) for _, _, item in rows]
         if kind == "FaceSearch":
             summary = json.loads(job.summary) if job.summary else None
             tracks = {t["Index"]: t for t in summary["Tracks"]} if summary else {}
@@ -312,11 +400,11 @@ class VideoService:
                            "collections": tuple(stored["collections"])})
         request = json.loads(job.request)
         with acting_as(caller):
-            analysis = self._analysis(job.kind, request)
+            analysis = self._analysis(job, request)
             state: dict[str, Any] = json.loads(job.state) if job.state else {"next_ms": 0}
             if state.get("analysis"):
                 analysis.restore(state["analysis"])
-            step = max(1, int(self.settings.video_sample_ms))
+            step = max(1, analysis.every_ms or int(self.settings.video_sample_ms))
             chunk = max(step, int(self.settings.video_chunk_ms))
             try:
                 rows: list[ResultRow] = []
@@ -332,6 +420,7 @@ class VideoService:
                         rows, end = [], s.next_ms + chunk
                         yield
                 meta = json.loads(job.metadata)
+                rows += analysis.flush()  # what an analysis holds until the end (the last shot...)
                 if not self._checkpoint(job, int(meta.get("DurationMillis") or 0), analysis, rows):
                     return
                 self._complete(job, request, analysis)
@@ -342,24 +431,32 @@ class VideoService:
                 log.exception("video job %s failed", job.job_id)
                 self._fail(job, request, f"internal error: {type(exc).__name__}")
 
-    def _prepared(self, frames: Iterator[Sample], analysis: FaceDetection | FaceSearch) -> Iterator[tuple[Sample, Any]]:
+    def _prepared(self, frames: Iterator[Sample], analysis: Analysis) -> Iterator[tuple[Sample, Any]]:
         """Each sample with its detections, prepared a sample ahead in a helper thread (setting video_prefetch)."""
         if self.settings.video_prefetch:
             return prefetched(frames, analysis.prepare)
         return ((s, analysis.prepare(s)) for s in frames)
 
-    def _checkpoint(self, job: JobRow, progress: int, analysis: FaceDetection | FaceSearch,
+    def _checkpoint(self, job: JobRow, progress: int, analysis: Analysis,
                     rows: list[ResultRow]) -> bool:
         state = json.dumps({"next_ms": progress, "analysis": analysis.state()})
         assert job.owner is not None
         return self.store.checkpoint_job(job.job_id, job.owner, progress_ms=progress, state=state, results=rows)
 
-    def _analysis(self, kind: str, request: dict[str, Any]) -> FaceDetection | FaceSearch:
-        if kind == "FaceSearch":
+    def _analysis(self, job: JobRow, request: dict[str, Any]) -> Analysis:
+        if job.kind == "FaceSearch":
             return FaceSearch(self.faces, self.calibration, self.collections, request)
-        return FaceDetection(self.faces, request)
+        if job.kind == "SegmentDetection":
+            return SegmentDetection(request, json.loads(job.metadata))
+        if job.kind == "FaceDetection":
+            return FaceDetection(self.faces, request)
+        if job.kind == "LabelDetection" and self.labels is not None:
+            return LabelDetection(self.labels, request)
+        if job.kind == "TextDetection" and self.text is not None:
+            return TextDetection(self.text, request)
+        raise ClearSightError(f"this VideoService was built without the models {job.kind} needs")
 
-    def _complete(self, job: JobRow, request: dict[str, Any], analysis: FaceDetection | FaceSearch) -> None:
+    def _complete(self, job: JobRow, request: dict[str, Any], analysis: Analysis) -> None:
         if not isinstance(analysis, FaceSearch):
             self._end(job, "SUCCEEDED", None, None, None)
             return

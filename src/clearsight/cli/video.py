@@ -82,6 +82,37 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0 if result["JobStatus"] == "SUCCEEDED" else 1
 
 
+def cmd_other(args: argparse.Namespace) -> int:
+    """labels, text, segments: the job run here, every page of its answer."""
+    engine = engine_for(args)
+    video = engine.video
+    kind, key = {"labels": ("label_detection", "Labels"), "text": ("text_detection", "TextDetections"),
+                 "segments": ("segment_detection", "Segments")}[args.video_command]
+    start = getattr(video, f"start_{kind}")
+    get = getattr(video, f"get_{kind}")
+    extra: dict[str, Any] = {"segment_types": ["SHOT", "TECHNICAL_CUE"]} if kind == "segment_detection" else {}
+    if kind == "label_detection" and args.min_confidence is not None:
+        extra["min_confidence"] = args.min_confidence
+    job_id = start(video=args.video, **extra)["JobId"]
+    video.run_now(job_id)
+    items = list(paginate(lambda **kw: get(job_id=job_id, **kw), key))
+    result = {**get(job_id=job_id, max_results=1), key: items}
+    result.pop("NextToken", None)
+    if args.json:
+        print(json.dumps(result))
+    elif result["JobStatus"] != "SUCCEEDED":
+        print(f"job {job_id}: {result['JobStatus']} {result.get('StatusMessage', '')}")
+    for item in [] if args.json else items:
+        if key == "Labels":
+            print(f"  {item['Timestamp'] / 1000:7.2f} s  {item['Label']['Name']} {item['Label']['Confidence']:.0f}")
+        elif key == "TextDetections" and item["TextDetection"]["Type"] == "LINE":
+            print(f"  {item['Timestamp'] / 1000:7.2f} s  {item['TextDetection']['DetectedText']}")
+        elif key == "Segments":
+            what = item.get("ShotSegment", {}).get("Index", item.get("TechnicalCueSegment", {}).get("Type"))
+            print(f"  {item['StartTimecodeSMPTE']} - {item['EndTimecodeSMPTE']}  {item['Type']} {what}")
+    return 0 if result["JobStatus"] == "SUCCEEDED" else 1
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
     engine = engine_for(args)
     video = engine.video
@@ -155,6 +186,17 @@ def register(sub: Any) -> None:
     q.add_argument("--json", action="store_true", help="the GetFaceSearch-shaped JSON, every page")
     q.add_argument("--data-dir", metavar="DIR")
     q.set_defaults(func=cmd_search)
+
+    for name, what in (("labels", "labels every --sample-ms (StartLabelDetection)"),
+                       ("text", "text every --sample-ms (StartTextDetection)"),
+                       ("segments", "shots and black frames (StartSegmentDetection)")):
+        q = groups.add_parser(name, help=f"{what}, as a job run here")
+        q.add_argument("video", metavar="VIDEO")
+        if name == "labels":
+            q.add_argument("--min-confidence", type=float, help="MinConfidence, 0-100 (default 50)")
+        q.add_argument("--json", action="store_true", help="the Get* JSON, every page")
+        q.add_argument("--data-dir", metavar="DIR")
+        q.set_defaults(func=cmd_other)
 
     q = groups.add_parser("jobs", help="list, show, wait for or cancel video jobs")
     q.add_argument("action", choices=["list", "show", "wait", "cancel"])

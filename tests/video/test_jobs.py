@@ -268,3 +268,34 @@ def test_notifications_go_to_the_configured_sink_or_are_refused(video_service: S
         service.start_face_detection(video=clip, notification_channel=other)
     with pytest.raises(InvalidParameterException, match="RoleArn"):
         service.start_face_detection(video=clip, notification_channel={**channel, "RoleArn": "nope"})
+
+
+def test_a_webhook_sink_is_posted_the_completion(video_service: ServiceFactory, clip: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    got: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        topic = "arn:aws:sns:us-east-1:111122223333:AmazonRekognitionHook"
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        service = video_service(video_notification_sinks=f"{topic}={url}", video_sample_ms=3000)
+        channel = {"SNSTopicArn": topic, "RoleArn": "arn:aws:iam::111122223333:role/Rekognition"}
+        job_id = service.start_face_detection(video=clip, notification_channel=channel)["JobId"]
+        service.run_now(job_id)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(m["JobId"], m["Status"], m["API"]) for m in got] == [(job_id, "SUCCEEDED", "StartFaceDetection")]

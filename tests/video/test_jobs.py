@@ -299,3 +299,17 @@ def test_a_webhook_sink_is_posted_the_completion(video_service: ServiceFactory, 
         server.shutdown()
         server.server_close()
     assert [(m["JobId"], m["Status"], m["API"]) for m in got] == [(job_id, "SUCCEEDED", "StartFaceDetection")]
+
+
+def test_a_video_removed_before_its_job_runs_ends_failed(video_service: ServiceFactory, clip: Path,
+                                                         tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "gone.mp4"
+    shutil.copyfile(clip, copy)
+    service = video_service()
+    job_id = service.start_face_detection(video=copy)["JobId"]
+    copy.unlink()
+    service.run_now(job_id)
+    out = service.get_face_detection(job_id=job_id)
+    assert out["JobStatus"] == "FAILED" and "cannot be read" in out["StatusMessage"]

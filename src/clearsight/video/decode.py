@@ -57,10 +57,12 @@ class Sample:
 def _open(path: Path, name: str) -> Any:
     import av
 
-    if path.stat().st_size == 0:
-        raise InvalidVideoError(f"{name} is empty (0 bytes)")
     try:
+        if path.stat().st_size == 0:
+            raise InvalidVideoError(f"{name} is empty (0 bytes)")
         return av.open(str(path), metadata_errors="ignore")
+    except OSError as exc:  # gone or unreadable since the job started
+        raise InvalidVideoError(f"{name} cannot be read any more: {exc.strerror or type(exc).__name__}") from exc
     except av.FFmpegError as exc:
         raise InvalidVideoError(f"{name} is not a video FFmpeg can read (corrupt, truncated or an unknown "
                                 f"format): {exc.strerror or type(exc).__name__}") from exc

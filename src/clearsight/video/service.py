@@ -400,13 +400,13 @@ class VideoService:
                            "collections": tuple(stored["collections"])})
         request = json.loads(job.request)
         with acting_as(caller):
-            analysis = self._analysis(job, request)
-            state: dict[str, Any] = json.loads(job.state) if job.state else {"next_ms": 0}
-            if state.get("analysis"):
-                analysis.restore(state["analysis"])
-            step = max(1, analysis.every_ms or int(self.settings.video_sample_ms))
-            chunk = max(step, int(self.settings.video_chunk_ms))
             try:
+                analysis = self._analysis(job, request)
+                state: dict[str, Any] = json.loads(job.state) if job.state else {"next_ms": 0}
+                if state.get("analysis"):
+                    analysis.restore(state["analysis"])
+                step = max(1, analysis.every_ms or int(self.settings.video_sample_ms))
+                chunk = max(step, int(self.settings.video_chunk_ms))
                 rows: list[ResultRow] = []
                 start = int(state["next_ms"])
                 end = start + chunk

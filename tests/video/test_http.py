@@ -218,3 +218,26 @@ def test_segment_label_and_text_round_trips(served: tuple[Server, Any, dict[str,
     words = [d["TextDetection"]["DetectedText"] for d in client.get_text_detection(JobId=text)["TextDetections"]
              if d["TextDetection"]["Type"] == "WORD"]
     assert "EXIT" in words and "42" in words
+
+
+def test_scopes_and_collection_patterns_gate_video_face_search(served: tuple[Server, Any, dict[str, str]],
+                                                               searched: tuple[str, list[dict[str, Any]]]) -> None:
+    from ..server.conftest import clearsight
+    from ..server.test_accountability_http import audit, make_key
+
+    server, _, _ = served
+    job_id, _ = searched
+    kiosk: Any = make_key(server, "video-kiosk", "detect", "*")
+    with pytest.raises(ClientError) as err:
+        kiosk.start_face_search(Video=VIDEO, CollectionId="hamilton")
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    other: Any = make_key(server, "video-other", "search", "lobby-*")
+    with pytest.raises(ClientError) as err:
+        other.get_face_search(JobId=job_id)
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    refused = [r for r in audit(server) if r["outcome"] == "refused" and r["operation"] in
+               ("StartFaceSearch", "GetFaceSearch")]
+    assert {r["operation"] for r in refused} == {"StartFaceSearch", "GetFaceSearch"}
+    done = [r for r in audit(server) if r["operation"] == "FaceSearchJob"]
+    assert done and all(r["outcome"] == "ok" for r in done)
+    assert clearsight("audit", "verify", "--data-dir", str(server.data_dir)).returncode == 0

@@ -4,7 +4,10 @@ For each recipe (fast: MobileFaceNet alone; fused: MobileFaceNet + dlib ResNet, 
 resnet card) this
 1. embeds every devtrain image with the real pipeline (detector landmarks, alignment, flip),
 2. picks the fusion weight by 10-fold cross-validated accuracy on the devtrain pairs (a model with
-   ``weights_of`` takes another model's weights from calibration.json instead of picking them),
+   ``weights_of`` takes another model's weights from calibration.json instead of picking them; one
+   with ``"weights": "znorm"`` weighs the two nets' scores equally once each is z-normalised over the
+   devtrain pairs, w = sd_resnet / (sd_face + sd_resnet): devtrain has too few errors to pick a
+   weight by accuracy),
 3. fits Similarity = 100*sigmoid(a*score + b) by logistic regression on the devtrain pairs,
 4. measures FMR / FNMR at each Similarity on every impostor and genuine pair among the
    devtrain images (millions of impostor pairs, so small FMRs are measured, not guessed),
@@ -31,6 +34,7 @@ from clearsight.evaluation.lfw import best_threshold, centred_face, read_pairs  
 from clearsight.faces import FaceAnalyzer  # noqa: E402
 from clearsight.images import decode  # noqa: E402
 from clearsight.models.embedders import l2_normalise  # noqa: E402
+from clearsight.models.mesh import five_points  # noqa: E402
 from clearsight.settings import Settings  # noqa: E402
 
 LEVELS = [50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5, 99.9, 99.99]
@@ -42,21 +46,39 @@ MODELS: dict[str, dict[str, str]] = {
     "clearsight-face-fused-1": {"kind": "fused", "resnet_card": DEFAULT_RESNET},
     "clearsight-face-fused-2": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
                                 "weights_of": "clearsight-face-fused-1"},
+    "clearsight-face-plus-1": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
+                               "face_card": "faceplugin-mobilefacenet", "weights": "znorm"},
+    # fused-2 with MobileFaceNet aligned on the 5 points of MediaPipe Face Mesh (bench/landmarks.py)
+    "clearsight-face-fused-3": {"kind": "fused", "resnet_card": "dlib-resnet-onnx",
+                                "weights_of": "clearsight-face-fused-1", "align": "mesh"},
+    # MobileFaceNet alone on the mesh's points (its resnet_card only names the cache it shares with fused-3:
+    # weight_resnet is 0, so no ResNet runs)
+    "clearsight-face-fast-2": {"kind": "fast", "resnet_card": "dlib-resnet-onnx", "align": "mesh"},
 }
+DEFAULT_FACE = "mobilefacenet"
 TARGET = ROOT / "src" / "clearsight" / "calibration.json"
 
 
-def component_embeddings(root: Path, paths: list[str], resnet_card: str = DEFAULT_RESNET
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def component_embeddings(root: Path, paths: list[str], resnet_card: str = DEFAULT_RESNET,
+                         face_card: str = "mobilefacenet", align: str = "detector") -> tuple[np.ndarray, np.ndarray]:
+    """The face net (aligned on the detector's 5 points, or with ``align="mesh"`` on Face Mesh's)
+    and dlib ResNet embeddings of the centred face of each image."""
     cal = Calibration.load({"model_version": "x", "recipe": {"weight_mobilefacenet": 0.5,
-                            "weight_resnet": 0.5, "align_with_68": False, "resnet_card": resnet_card},
+                            "weight_resnet": 0.5, "align_with_68": False, "resnet_card": resnet_card,
+                            "face_card": face_card},
                             "a": 1, "b": 0, "table": [], "fitted_on": ""})
     analyzer = FaceAnalyzer(Settings.load(), cal)
     mfn, res = [], []
     for i, rel in enumerate(paths):
         rgb = decode(root / rel).rgb
         face, _ = centred_face(analyzer, rgb)
-        mfn.append(analyzer.mobilefacenet.embed(rgb, [face.points])[0])
+        if align == "mesh":
+            analyzer.add_mesh(rgb, [face])
+            assert face.mesh is not None
+            points = five_points(face.mesh)
+        else:
+            points = face.points
+        mfn.append(analyzer.mobilefacenet.embed(rgb, [points])[0])
         res.append(analyzer.resnet.embed(rgb, [analyzer.shape5.shape(rgb, face.box)])[0])
         if i % 500 == 0:
             print(f"{i}/{len(paths)}", file=sys.stderr, flush=True)
@@ -87,15 +109,18 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def cached_embeddings(root: Path, paths: list[str], cache: Path, resnet_card: str) -> tuple[np.ndarray, np.ndarray]:
-    """MobileFaceNet and ResNet embeddings of ``paths``; a card other than dlib-resnet gets its own cache
-    file (devtrain_embeddings-<card>.npz next to --cache)."""
-    if resnet_card != DEFAULT_RESNET:
-        cache = cache.with_name(f"{cache.stem}-{resnet_card}{cache.suffix}")
+def cached_embeddings(root: Path, paths: list[str], cache: Path, resnet_card: str,
+                      face_card: str = DEFAULT_FACE, align: str = "detector") -> tuple[np.ndarray, np.ndarray]:
+    """Face-net and ResNet embeddings of ``paths``; cards other than the defaults, and mesh alignment,
+    get their own cache file (devtrain_embeddings-<card>[-<card>][-mesh].npz next to --cache)."""
+    tags = [c for c, default in ((resnet_card, DEFAULT_RESNET), (face_card, DEFAULT_FACE), (align, "detector"))
+            if c != default]
+    if tags:
+        cache = cache.with_name(f"{cache.stem}-{'-'.join(tags)}{cache.suffix}")
     if cache.is_file():
         z = np.load(cache)
         return z["mfn"], z["res"]
-    mfn, res = component_embeddings(root, paths, resnet_card)
+    mfn, res = component_embeddings(root, paths, resnet_card, face_card, align)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, mfn=mfn, res=res)
     return mfn, res
@@ -128,7 +153,9 @@ def main() -> None:
     upper = np.triu(np.ones_like(genuine_mask), 1)
 
     for version, spec in todo.items():
-        mfn, res = cached_embeddings(root, paths, Path(args.cache), spec["resnet_card"])
+        face_card = spec.get("face_card", DEFAULT_FACE)
+        mfn, res = cached_embeddings(root, paths, Path(args.cache), spec["resnet_card"], face_card,
+                                     spec.get("align", "detector"))
         s_m = np.sum(mfn[ia] * mfn[ib], 1)
         s_r = np.sum(res[ia] * res[ib], 1)
         align = False
@@ -138,6 +165,9 @@ def main() -> None:
             donor = (out["models"].get(spec["weights_of"]) or existing["models"][spec["weights_of"]])["recipe"]
             w, align = float(donor["weight_mobilefacenet"]), bool(donor["align_with_68"])
             assert not align, "component_embeddings aligns with the detector's 5 points"
+        elif spec.get("weights") == "znorm":
+            sd_m, sd_r = float(np.std(s_m)), float(np.std(s_r))
+            w = round(sd_r / (sd_m + sd_r), 4)
         else:
             grid = np.round(np.arange(0.05, 1.0, 0.05), 2)
             accs = [cv_accuracy(g * s_m + (1 - g) * s_r, same) for g in grid]
@@ -163,6 +193,10 @@ def main() -> None:
         recipe: dict[str, Any] = {"weight_mobilefacenet": w, "weight_resnet": round(1 - w, 6), "align_with_68": align}
         if spec["resnet_card"] != DEFAULT_RESNET:
             recipe["resnet_card"] = spec["resnet_card"]
+        if face_card != DEFAULT_FACE:
+            recipe["face_card"] = face_card
+        if spec.get("align") == "mesh":
+            recipe["align_with_mesh"] = True
         out["models"][version] = {
             "model_version": version,
             "recipe": recipe,

@@ -121,6 +121,8 @@ def report(engine: Engine, model: str, pairs: list[lfw.Pair], paths: list[str]) 
               "TAR @ global FAR=1e-3", "impostors accepted", "genuine match @ Similarity 80",
               "genuine match @ Similarity 99"]
     labels = pose.bin_labels(r.edges)
+    promised = {s: engine.calibration.fnmr_at(s) for s in pose.SIMILARITIES}
+    limit = pose.auto_yaw_limit(r, promised)
     md = (
         "## LFW by pose\n\n"
         f"LFW View 2 (pairs.txt: 10 folds x 600 pairs, {len(paths)} images, {fallbacks} detector fallbacks), "
@@ -140,7 +142,11 @@ def report(engine: Engine, model: str, pairs: list[lfw.Pair], paths: list[str]) 
         "the TAR and Similarity 80 columns "
         + ("coincide here.\n" if between == 0 else "differ by those pairs.\n")
         + "- **genuine match @ Similarity N**: the share of the bin's genuine pairs whose calibrated Similarity "
-        "(the API's) is at least N: what QualityFilter AUTO's EXTREME_POSE threshold will be chosen from.\n"
+        "(the API's) is at least N. QualityFilter AUTO refuses EXTREME_POSE from the first bin whose genuine "
+        "pairs are missed more than twice as often as the accuracy table promises ("
+        + ", ".join(f"{100 * m:.2f}% at {s}" for s, m in promised.items())
+        + f"): from this table, |yaw| >= {limit:g} (`pose.auto_yaw_limit`; `quality.AUTO_MAX_YAW` must equal it, "
+        "tests/test_quality.py checks).\n"
         "- **Yaw caveat**: yaw is `clearsight.geometry.pose` on the 5 landmarks (eye, nose and mouth positions "
         "with an average face's proportions), not a 3D model fit: errors of 10-15 degrees, more at extreme "
         "poses, so bins blur into their neighbours. The top bin is small: "

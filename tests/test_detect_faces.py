@@ -56,6 +56,92 @@ def test_shape_ranges_and_landmark_order() -> None:
     assert abs(f["Pose"]["Roll"]) < 20 and abs(f["Pose"]["Yaw"]) < 30
 
 
+def _swap(name: str) -> str:
+    """The landmark type a mirror image gives this one: left and right exchanged."""
+    for a, b in (("left", "right"), ("Left", "Right")):
+        name = name.replace(a, "\0").replace(b, a).replace("\0", b)
+    return name
+
+
+def test_all_returns_every_rekognition_landmark() -> None:
+    import botocore.loaders
+
+    enum = botocore.loaders.Loader().load_service_model("rekognition", "service-2")["shapes"]["LandmarkType"]["enum"]
+    (f,) = _faces(data_path("faces", "face_recognition", "obama.jpg"), "ALL")
+    lm = {p["Type"]: p for p in f["Landmarks"]}
+    assert list(lm) == enum and len(enum) == 30
+    assert all(0.0 <= p["X"] <= 1.0 and 0.0 <= p["Y"] <= 1.0 for p in lm.values())
+    box = f["BoundingBox"]
+    inside = [box["Left"] - 0.05 <= p["X"] <= box["Left"] + box["Width"] + 0.05 for p in lm.values()]
+    assert all(inside)
+    # the viewer's left and right, as the five DEFAULT points have always been
+    for left, right in (("eyeLeft", "eyeRight"), ("mouthLeft", "mouthRight"), ("leftPupil", "rightPupil"),
+                        ("leftEyeLeft", "leftEyeRight"), ("rightEyeLeft", "rightEyeRight"),
+                        ("leftEyeBrowLeft", "leftEyeBrowRight"), ("rightEyeBrowLeft", "rightEyeBrowRight"),
+                        ("noseLeft", "noseRight"), ("upperJawlineLeft", "upperJawlineRight"),
+                        ("midJawlineLeft", "midJawlineRight"), ("leftEyeRight", "rightEyeLeft")):
+        assert lm[left]["X"] < lm[right]["X"], (left, right)
+    assert lm["leftEyeUp"]["Y"] < lm["leftEyeDown"]["Y"] and lm["rightEyeUp"]["Y"] < lm["rightEyeDown"]["Y"]
+    assert lm["leftEyeBrowUp"]["Y"] < lm["leftEyeUp"]["Y"] and lm["mouthUp"]["Y"] < lm["mouthDown"]["Y"]
+    assert lm["nose"]["Y"] < lm["mouthUp"]["Y"] < lm["chinBottom"]["Y"]
+    assert max(lm["upperJawlineLeft"]["Y"], lm["upperJawlineRight"]["Y"]) < lm["midJawlineLeft"]["Y"]
+    # DEFAULT keeps the five
+    (d,) = _faces(data_path("faces", "face_recognition", "obama.jpg"))
+    assert [p["Type"] for p in d["Landmarks"]] == enum[:5]
+
+
+def test_mirror_image_swaps_left_and_right() -> None:
+    import io
+
+    from PIL import Image, ImageOps
+
+    path = data_path("faces", "face_recognition", "biden.jpg")
+    buf = io.BytesIO()
+    ImageOps.mirror(Image.open(path).convert("RGB")).save(buf, format="PNG")
+    (orig,) = _faces(path.read_bytes(), "ALL")
+    (mirror,) = _faces(buf.getvalue(), "ALL")
+    a = {p["Type"]: p for p in orig["Landmarks"]}
+    b = {p["Type"]: p for p in mirror["Landmarks"]}
+    eye_gap = a["eyeRight"]["X"] - a["eyeLeft"]["X"]
+    for name, p in a.items():
+        q = b[_swap(name)]
+        assert abs(q["X"] - (1.0 - p["X"])) < 0.1 * eye_gap, name
+        assert abs(q["Y"] - p["Y"]) < 0.1 * eye_gap, name
+
+
+@pytest.mark.parametrize("name", ["Dan_LaCoutre/Dan_LaCoutre_0001.jpg", "John_Spencer/John_Spencer_0002.jpg",
+                                  "Ray_Allen/Ray_Allen_0002.jpg"])
+def test_closed_eyes_are_not_open(name: str) -> None:
+    """LFW faces with their eyes shut (checked by eye); the 68-point rule called them closed too."""
+    faces = _faces(data_path("lfw", "images", name), "ALL")
+    assert faces[0]["EyesOpen"]["Value"] is False
+
+
+@pytest.mark.parametrize("parts", [("faces", "face_recognition", "obama.jpg"),
+                                   ("faces", "face_recognition", "biden.jpg"),
+                                   ("lfw", "images", "AJ_Cook", "AJ_Cook_0001.jpg")])
+def test_open_eyes_are_open(parts: tuple[str, ...]) -> None:
+    assert _faces(data_path(*parts), "ALL")[0]["EyesOpen"]["Value"] is True
+
+
+@pytest.mark.xfail(strict=True, reason="on this rolled head (~-40 degrees) the mesh's eyelids do not close: EAR "
+                   "0.25-0.29 after 2-4 passes, where upright closed eyes on LFW give 0.12-0.15 (docs/faces.md); "
+                   "the 68-point predictor it replaces said open too")
+def test_eyes_closed_on_a_rolled_head() -> None:
+    (f,) = _faces(data_path("faces", "insightface", "pose", "left_wryneck.png"), "ALL")
+    assert f["EyesOpen"]["Value"] is False
+
+
+def test_all_does_not_load_the_68_point_predictor(tmp_path: Any) -> None:
+    from clearsight import Engine
+    from clearsight.settings import Settings
+
+    engine = Engine(Settings.load(data_dir=str(tmp_path)))
+    engine.detect_faces(data_path("faces", "face_recognition", "obama.jpg"), attributes="ALL")
+    assert {"mediapipe-face-mesh", "mediapipe-iris"} <= set(engine.models.loaded)
+    assert "dlib-shape68" not in engine.models.loaded
+
+
 def test_never_infers_demographics_or_emotion() -> None:
     f = _faces(data_path("faces", "face_recognition", "obama.jpg"), "ALL")[0]
     for key in ("Gender", "AgeRange", "Emotions", "Smile", "Beard", "Mustache"):
@@ -98,3 +184,12 @@ def test_bad_attributes_and_bad_image() -> None:
         detect_faces(path, attributes="GENDER")
     with pytest.raises(InvalidImageFormatException):
         detect_faces(data_path("faces", "compreface", "formats", "truncated.jpg"))
+
+
+def test_index_faces_with_all_returns_the_30_landmarks(collections) -> None:  # type: ignore[no-untyped-def]
+    collections.create_collection(collection_id="mesh")
+    out = collections.index_faces(collection_id="mesh", image=data_path("faces", "face_recognition", "obama.jpg"),
+                                  detection_attributes=["ALL"])
+    (record,) = out["FaceRecords"]
+    detail = record["FaceDetail"]
+    assert len(detail["Landmarks"]) == 30 and "EyesOpen" in detail and "MouthOpen" in detail

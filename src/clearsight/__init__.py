@@ -67,8 +67,8 @@ def default_engine() -> Engine:
 def detect_faces(image: ImageInput, attributes: str | Sequence[str] = "DEFAULT") -> dict[str, Any]:
     """DetectFaces: ``{"FaceDetails": [...]}``, largest face first, at most 100.
 
-    ``attributes="ALL"`` adds EyesOpen and MouthOpen. Age, gender, emotion and ethnicity are
-    never inferred.
+    ``attributes="ALL"`` adds EyesOpen and MouthOpen and returns Rekognition's 30 landmarks (from
+    MediaPipe Face Mesh; docs/faces.md). Age, gender, emotion and ethnicity are never inferred.
     """
     return default_engine().detect_faces(image, attributes=attributes)
 

@@ -29,14 +29,20 @@ def available_models() -> dict[str, Any]:
 class Recipe:
     """How the fused face embedding is made (part of the model version)."""
 
-    weight_mobilefacenet: float
+    weight_mobilefacenet: float  # the weight of the ArcFace-aligned net (``face_card``)
     weight_resnet: float
     align_with_68: bool
     resnet_card: str = "dlib-resnet"  # which card runs dlib's ResNet: dlib itself or "dlib-resnet-onnx"
+    face_card: str = "mobilefacenet"  # the ArcFace-aligned 112x112 net: "mobilefacenet" or another embedder
+    # the ArcFace-aligned net aligned on 5 points from MediaPipe Face Mesh (eye-contour centres, nose
+    # tip, mouth corners) instead of the detector's; False (the detector's points) for older versions
+    align_with_mesh: bool = False
 
     @property
     def dimension(self) -> int:
-        return 192 + (128 if self.weight_resnet > 0 else 0)
+        from .models.registry import CARDS
+
+        return int(CARDS[self.face_card].dimension or 0) + (128 if self.weight_resnet > 0 else 0)
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ class Calibration:
     b: float
     table: tuple[tuple[float, float, float, float], ...]  # (similarity, score, fmr, fnmr)
     fitted_on: str
+    # other versions whose stored vectors this one may search and add to, measured interchangeable
+    # (docs/accuracy.md, "Changing the face model")
+    reads: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, data: dict[str, Any] | None = None, *, model: str | None = None) -> Calibration:
@@ -67,7 +76,7 @@ class Calibration:
             for r in data["table"]
         )
         return cls(data["model_version"], recipe, float(data["a"]), float(data["b"]), table,
-                   data["fitted_on"])
+                   data["fitted_on"], tuple(data.get("reads", ())))
 
     def similarity(self, score: np.ndarray | float) -> np.ndarray:
         """Fused cosine score(s) -> Similarity in [0, 100]."""

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from .errors import StorageError
+from .storage.backends import is_postgres, sqlite_path
 from .storage.sqlite.database import quick_check
 
 LOCK_NAME = "server.lock"
@@ -74,19 +75,22 @@ def lock_for_serving(data_dir: Path) -> None:
     _held[str(data_dir.resolve())] = fd
 
 
-def check_database(data_dir: Path) -> None:
-    """``PRAGMA quick_check`` on ``<data_dir>/clearsight.db`` (if it exists); StorageError if damaged."""
-    path = data_dir / "clearsight.db"
+def check_database(data_dir: Path, storage_url: str = "") -> None:
+    """``PRAGMA quick_check`` on the SQLite database ``storage_url`` names (``<data_dir>/clearsight.db``
+    by default), if it exists; StorageError if damaged. A PostgreSQL server checks its own pages."""
+    if is_postgres(storage_url):
+        return
+    path = sqlite_path(storage_url, data_dir)
     if path.exists():
         quick_check(path)
 
 
-def open_for_serving(data_dir: Path, *, integrity_check: bool = True) -> None:
+def open_for_serving(data_dir: Path, *, integrity_check: bool = True, storage_url: str = "") -> None:
     """Everything ``clearsight serve`` needs before it touches the data directory."""
     secure(data_dir)
     lock_for_serving(data_dir)
     if integrity_check:
-        check_database(data_dir)
+        check_database(data_dir, storage_url)
 
 
 def other_server_running(data_dir: Path) -> bool:

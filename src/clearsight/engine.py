@@ -22,6 +22,7 @@ from .policy.audit import audited, current_record
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .collections.migrate import Migrator
     from .collections.service import Collections
     from .collections.users import Users
     from .labels import LabelAnalyzer
@@ -85,6 +86,13 @@ class Engine:
         from .collections.users import Users
 
         return Users(self.collections)
+
+    @cached_property
+    def migrator(self) -> Migrator:
+        """Moves collections to this engine's face model (``clearsight collection migrate``)."""
+        from .collections.migrate import Migrator
+
+        return Migrator(self.collections)
 
     @cached_property
     def text(self) -> TextReader:

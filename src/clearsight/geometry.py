@@ -56,10 +56,12 @@ def bounding_box(box: np.ndarray, width: int, height: int) -> dict[str, float]:
     return {"Width": x2 - x1, "Height": y2 - y1, "Left": x1, "Top": y1}
 
 
-def landmarks(points: np.ndarray, width: int, height: int) -> list[dict[str, float | str]]:
+def landmarks(points: np.ndarray, width: int, height: int,
+              types: Sequence[str] = LANDMARK_TYPES) -> list[dict[str, float | str]]:
+    """Pixel points -> Rekognition Landmarks (ratios, clamped), one per type in ``types``."""
     return [
         {"Type": t, "X": clamp01(float(p[0]) / width), "Y": clamp01(float(p[1]) / height)}
-        for t, p in zip(LANDMARK_TYPES, points, strict=False)
+        for t, p in zip(types, points, strict=False)
     ]
 
 

@@ -1,7 +1,10 @@
 """QualityFilter for IndexFaces and the searches: which faces are too poor to index or search.
 
-Levels follow Rekognition (NONE, AUTO, LOW, MEDIUM, HIGH); AUTO is MEDIUM. Each face gets every
-reason it fails, in Rekognition's reason names.
+Levels follow Rekognition (NONE, AUTO, LOW, MEDIUM, HIGH). Each face gets every reason it fails,
+in Rekognition's reason names. AUTO is MEDIUM except for yaw: its EXTREME_POSE limit is where the
+pose-stratified LFW evaluation (docs/accuracy.md, "QualityFilter AUTO") measured genuine pairs
+missed more than twice as often as the accuracy table promises; a test derives it again from that
+table (``clearsight.evaluation.pose.auto_yaw_limit``).
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from .errors import InvalidParameterException
 
 LEVELS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
 
-# level: (max |yaw| or |pitch|, min brightness, min sharpness, min confidence, min box side px)
-_RULES: dict[str, tuple[float, float, float, float, float]] = {
-    "LOW": (75.0, 8.0, 5.0, 65.0, 16.0),
-    "MEDIUM": (60.0, 15.0, 10.0, 75.0, 24.0),
-    "HIGH": (40.0, 25.0, 25.0, 85.0, 40.0),
+AUTO_MAX_YAW = 45.0  # measured: see the module docstring
+
+# level: (max |yaw|, max |pitch|, min brightness, min sharpness, min confidence, min box side px)
+_RULES: dict[str, tuple[float, float, float, float, float, float]] = {
+    "LOW": (75.0, 75.0, 8.0, 5.0, 65.0, 16.0),
+    "AUTO": (AUTO_MAX_YAW, 60.0, 15.0, 10.0, 75.0, 24.0),
+    "MEDIUM": (60.0, 60.0, 15.0, 10.0, 75.0, 24.0),
+    "HIGH": (40.0, 40.0, 25.0, 25.0, 85.0, 40.0),
 }
 
 
@@ -25,16 +31,18 @@ def level(value: Any, default: str) -> str:
         return default
     if value not in LEVELS:
         raise InvalidParameterException(f"QualityFilter must be one of {', '.join(LEVELS)}, got {value!r}")
-    return "MEDIUM" if value == "AUTO" else str(value)
+    return str(value)
 
 
 def reasons(detail: dict[str, Any], width: int, height: int, quality_filter: str) -> list[str]:
     if quality_filter == "NONE":
         return []
-    max_angle, brightness, sharpness, confidence, side = _RULES[quality_filter]
+    max_yaw, max_pitch, brightness, sharpness, confidence, side = _RULES[quality_filter]
     out = []
     pose, q, box = detail["Pose"], detail["Quality"], detail["BoundingBox"]
-    if max(abs(pose["Yaw"]), abs(pose["Pitch"])) > max_angle:
+    if abs(pose["Yaw"]) >= max_yaw:  # a bin's lower edge is inclusive
+        out.append("EXTREME_POSE")
+    elif abs(pose["Pitch"]) > max_pitch:
         out.append("EXTREME_POSE")
     if q["Brightness"] < brightness:
         out.append("LOW_BRIGHTNESS")

@@ -45,12 +45,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Folder holding prepared models (ONNX conversions); filled by `clearsight models prepare`."),
     Setting("data_dir", str, _default_data_dir(),
             "Where collections live: the SQLite database, vector index snapshots and keys."),
+    Setting("storage_url", str, "",
+            "The store of record (collections, faces, users, audit chain, access keys, change log): empty or "
+            "sqlite:///PATH for SQLite (default <data_dir>/clearsight.db; a relative PATH is in data_dir), or "
+            "postgresql://USER@HOST:PORT/DB for PostgreSQL + pgvector (pip install 'clearsight[postgres]'; "
+            "docs/postgres.md). The data directory still holds the key files and index snapshots."),
     Setting("data", str, "../shared/data",
             "Folder of the real labelled test data (LFW, faces, COCO, OCR); used by eval, tests and bench."),
     Setting("face_model", str, "",
-            "Face model version: clearsight-face-fused-1 (the default), clearsight-face-fused-2 (as accurate, "
-            "about 3x faster: dlib's ResNet as ONNX; opt-in) or clearsight-face-fast-1 (about 5x faster per face, "
-            "less accurate); empty means the default. Collections pin theirs. See docs/accuracy.md."),
+            "Face model version: clearsight-face-fused-2 (the default: MobileFaceNet + dlib's ResNet as ONNX), "
+            "clearsight-face-fused-1 (the same nets with dlib's own ResNet: as accurate, about 3x slower; the "
+            "default before 2026-12), clearsight-face-fast-1 (MobileFaceNet alone: faster, less accurate) or "
+            "clearsight-face-plus-1 (a 512-d net of unclear provenance: the most accurate; opt-in); empty "
+            "means the default. Collections pin theirs (`clearsight collection migrate`). See docs/accuracy.md."),
     Setting("threads", int, 0,
             "CPU threads per inference session; 0 means one per core."),
     Setting("workers", int, 0,

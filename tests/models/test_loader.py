@@ -22,6 +22,7 @@ from clearsight.models.efficientnet import EfficientNet
 from clearsight.models.embedders import DlibOnnxEmbedder, DlibResNetEmbedder, MobileFaceNetEmbedder
 from clearsight.models.landmarks import ShapePredictor
 from clearsight.models.loader import FACTORIES, ModelLoader
+from clearsight.models.mesh import FaceMesh, Iris
 from clearsight.models.ppocr import PARTS, PPOcr
 from clearsight.models.registry import CARDS, ModelCard, needs
 from clearsight.models.verifier import ONetVerifier
@@ -59,6 +60,19 @@ def _verifier(models: ModelLoader, card: ModelCard) -> dict[str, np.ndarray]:
 def _landmarks(models: ModelLoader, card: ModelCard) -> dict[str, np.ndarray]:
     rgb, face = _face_crop(models)
     return {"points": models.get(card.name, ShapePredictor).points(rgb, face.box)}
+
+
+def _mesh(models: ModelLoader, card: ModelCard) -> dict[str, np.ndarray]:
+    rgb, face = _face_crop(models)
+    points, prob = models.get(card.name, FaceMesh).run(rgb, [face.box], [face.landmarks[:2]])
+    return {"points": points, "probability": prob}
+
+
+def _iris(models: ModelLoader, card: ModelCard) -> dict[str, np.ndarray]:
+    rgb, face = _face_crop(models)
+    mesh = models.get("mediapipe-face-mesh", FaceMesh).points(rgb, [face.box], [face.landmarks[:2]])
+    iris, contour = models.get(card.name, Iris).run(rgb, list(mesh))
+    return {"iris": iris, "contour": contour}
 
 
 def _mobilefacenet(models: ModelLoader, card: ModelCard) -> dict[str, np.ndarray]:
@@ -134,9 +148,12 @@ RUNS: dict[str, tuple[Callable[[ModelLoader, ModelCard], dict[str, np.ndarray]],
     "mtcnn-onet": (_verifier, {"probability": ((2,), np.float32)}),
     "dlib-shape5": (_landmarks, {"points": ((5, 2), np.float32)}),
     "dlib-shape68": (_landmarks, {"points": ((68, 2), np.float32)}),
+    "mediapipe-iris": (_iris, {"iris": ((1, 2, 5, 2), np.float32), "contour": ((1, 2, 71, 2), np.float32)}),
+    "mediapipe-face-mesh": (_mesh, {"points": ((1, 468, 2), np.float32), "probability": ((1,), np.float32)}),
     "dlib-resnet": (_dlib_resnet, {"embedding": ((2, 128), np.float32)}),
     "dlib-resnet-onnx": (_dlib_resnet_onnx, {"embedding": ((2, 128), np.float32)}),
     "mobilefacenet": (_mobilefacenet, {"embedding": ((2, 192), np.float32)}),
+    "faceplugin-mobilefacenet": (_mobilefacenet, {"embedding": ((2, 512), np.float32)}),
     "ppocrv6-det": (_ppocr_det, {"quads": ((-1, 4, 2), np.float32), "scores": ((-1,), np.float32)}),
     "ppocr-cls": (_ppocr_cls, {"scores": ((4,), np.float32)}),
     "ppocrv6-rec": (_ppocr_rec, {"scores": ((4,), np.float32)}),

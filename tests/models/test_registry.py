@@ -33,10 +33,10 @@ def test_embedders_give_unit_vectors(card: ModelCard, engine) -> None:  # type: 
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 255, size=(160, 160, 3), dtype=np.uint8)
     box = np.array([20, 20, 140, 140], np.float32)
-    if card.name == "mobilefacenet":
+    if card.name in ("mobilefacenet", "faceplugin-mobilefacenet"):  # ArcFace-aligned nets
         pts = np.array([[55, 60], [105, 60], [80, 90], [60, 115], [100, 115]], np.float32)
-        out = engine.faces.mobilefacenet.embed(rgb, [pts, pts + 1, pts - 1])
-        dim = 192
+        out = engine.models.get(card.name).embed(rgb, [pts, pts + 1, pts - 1])
+        dim = card.dimension
     else:
         shapes = [engine.faces.shape5.shape(rgb, box)] * 3
         out = engine.models.get(card.name).embed(rgb, shapes)  # dlib-resnet, dlib-resnet-onnx

@@ -41,7 +41,6 @@ def test_old_entries_load_with_dlib_resnet() -> None:
         assert "resnet_card" not in entry["recipe"]  # the entries are as they were
         assert Calibration.load(model=name).recipe.resnet_card == "dlib-resnet"
     assert Calibration.load(model="clearsight-face-fused-1").recipe == Recipe(0.4, 0.6, False)
-    assert available_models()["default"] == "clearsight-face-fused-1"
 
 
 def test_fused_1_embedding_is_unchanged() -> None:
@@ -83,9 +82,9 @@ def test_onnx_resnet_card_runs_the_onnx_network() -> None:
     assert abs(float(np.linalg.norm(a.embedding)) - 1) < 1e-5
 
 
-def test_fused_2_is_opt_in_and_reuses_fused_1s_weights() -> None:
+def test_fused_2_is_the_default_and_reuses_fused_1s_weights() -> None:
     known = available_models()
-    assert known["default"] == "clearsight-face-fused-1"
+    assert known["default"] == "clearsight-face-fused-2"
     fused1 = Calibration.load(model="clearsight-face-fused-1").recipe
     fused2 = Calibration.load(model="clearsight-face-fused-2").recipe
     assert fused2 == dataclasses.replace(fused1, resnet_card="dlib-resnet-onnx")

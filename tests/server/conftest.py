@@ -58,7 +58,7 @@ def start_server(data_dir: Path, *, env: dict[str, str] | None = None, key: bool
     made: dict[str, str] = {"AccessKeyId": "", "SecretAccessKey": ""}
     if key:
         created = clearsight("keys", "create", "--name", "tests", "--scope", "admin", "--data-dir", str(data_dir),
-                             "--json")
+                             "--json", env=dict(os.environ, **(env or {})))  # the server's settings (storage_url)
         assert created.returncode == 0, created.stderr
         made = json.loads(created.stdout)
     port = free_port()

@@ -1,8 +1,8 @@
 """Every storage backend gives the same answers: one operation sequence run through Collections and
 Users over each backend, compared answer by answer.
 
-A backend joins by adding a factory to BACKENDS (the PostgreSQL backend adds one that skips
-without a server). Faces come from fixed vectors (a stand-in for the face models), so answers
+A backend joins by adding a factory to BACKENDS (the PostgreSQL one starts a real server, and
+skips without one: tests/pg.py). Faces come from fixed vectors (a stand-in for the face models), so answers
 depend only on the storage. Generated ids (face, image, receipt) come from a seeded uuid4, because
 their order decides listings; they are also renamed by order of appearance (with their audit
 pseudonyms) so a backend that made its own ids could join; timestamps are masked.
@@ -34,6 +34,16 @@ from clearsight.storage.base import JobRow, Store
 from clearsight.storage.memory import MemoryStore
 from clearsight.storage.sqlite import SqliteStore
 
+from ..pg import fresh_url
+
+
+def postgres(data_dir: Path) -> Store:
+    """A PostgresStore on a fresh database of a real server (skips without one: tests/pg.py)."""
+    url = fresh_url()
+    from clearsight.storage.postgres import PostgresStore
+
+    return PostgresStore(url)
+
 AUDIT_KEY = "5a" * 32
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIMES = {"time", "CreationTimestamp", "RequestedAt", "CompletedAt"}
@@ -42,6 +52,7 @@ LONG_ID = "L" * 255  # the longest CollectionId the model allows
 BACKENDS: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda data_dir: SqliteStore(data_dir / "clearsight.db"),
     "memory": lambda data_dir: MemoryStore(),
+    "postgres": postgres,
 }
 
 

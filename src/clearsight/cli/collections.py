@@ -52,6 +52,8 @@ def cmd_collection(args: argparse.Namespace) -> int:
 
         args.collection = args.id
         return cmd_policy(args)
+    if args.action == "migrate":
+        return _migrate(args)
     if args.action == "create":
         result = c.create_collection(collection_id=args.id)
         _print(args, result, lambda r: print(f"created {r['CollectionArn']} ({r['FaceModelVersion']})"))
@@ -64,6 +66,39 @@ def cmd_collection(args: argparse.Namespace) -> int:
         result = c.delete_collection(collection_id=args.id)
         _print(args, result, lambda r: print(f"deleted {args.id}"))
     return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    engine = engine_for(args, **({"face_model": args.to} if args.to else {}))
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r[{'#' * int(30 * done / total):<30}] {done}/{total} images", end="", file=sys.stderr, flush=True)
+
+    try:
+        r = engine.migrator.migrate(collection_id=args.id, images=Path(args.images) if args.images else None,
+                                    drop_missing=args.drop_missing, progress=progress)
+    finally:
+        engine.close()
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+    def human(r: dict[str, Any]) -> None:
+        if r["Status"] == "ALREADY_CURRENT":
+            print(f"{args.id} already holds {r['ToModel']} embeddings: nothing to do")
+            return
+        print(f"{args.id}: {r['FromModel']} -> {r['ToModel']}: {r['Staged']} of {r['Faces']} faces embedded again"
+              + (f", {len(r['DeletedFaces'])} deleted" if "DeletedFaces" in r else ""))
+        for m in r["Missing"]:
+            print(f"  cannot migrate {m['FaceId']} ({m.get('ExternalImageId') or '-'}): {m['Reason']}")
+        if r["Status"] == "MIGRATED":
+            print(f"migrated: {args.id} now holds {r['ToModel']} embeddings (same FaceIds, users and policy)")
+        else:
+            print("not switched yet: supply the images (--images DIR: files of the same names) or delete those "
+                  "faces (--drop-missing), then run this again; what is done is kept")
+
+    _print(args, r, human)
+    return 0 if r["Status"] != "INCOMPLETE" else 1
 
 
 # --- index --------------------------------------------------------------------------------------
@@ -199,9 +234,13 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("collection", help="create, list, describe or delete face collections")
-    p.add_argument("action", choices=["create", "list", "describe", "delete", "policy"])
+    p = sub.add_parser("collection", help="create, list, describe, delete or migrate face collections")
+    p.add_argument("action", choices=["create", "list", "describe", "delete", "policy", "migrate"])
     p.add_argument("id", nargs="?", metavar="ID")
+    p.add_argument("--to", metavar="MODEL", help="migrate: the face model to move to (default: the running one)")
+    p.add_argument("--images", metavar="DIR", help="migrate: a folder with the collection's images, by file name")
+    p.add_argument("--drop-missing", action="store_true",
+                   help="migrate: delete (and erase) faces whose image cannot be found, then switch")
     from .accountability import add_policy_options
 
     add_policy_options(p)

@@ -15,12 +15,12 @@ if TYPE_CHECKING:
     from ..engine import Engine
 
 
-def engine_for(args: argparse.Namespace) -> Engine:
+def engine_for(args: argparse.Namespace, **overrides: Any) -> Engine:
     """The Engine every command builds: the settings, with --data-dir when the command has one."""
     from ..engine import Engine
     from ..settings import Settings
 
-    return Engine(Settings.load(data_dir=getattr(args, "data_dir", None)))
+    return Engine(Settings.load(data_dir=getattr(args, "data_dir", None), **overrides))
 
 
 def emit_error(exc: ClearSightError, image: str | None, as_json: bool) -> None:

@@ -33,8 +33,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     data_dir = Path(settings.data_dir)
     from ..datadir import open_for_serving
 
-    open_for_serving(data_dir, integrity_check=settings.integrity_check)  # 0700, one server, database checked
-    keys = KeyStore(data_dir)
+    open_for_serving(data_dir, integrity_check=settings.integrity_check,  # 0700, one server, database checked
+                     storage_url=settings.storage_url)
+    keys = KeyStore(data_dir, storage_url=settings.storage_url)
     url = f"http://{args.host}:{args.port}"
     if args.no_auth:
         log.warning("!" * 72)
@@ -86,7 +87,8 @@ def _show_admin_key(data_dir: Path, key_id: str, secret: str, url: str) -> None:
 def cmd_keys(args: argparse.Namespace) -> int:
     from ..server.keys import KeyStore
 
-    keys = KeyStore(Path(_settings(args).data_dir))
+    settings = _settings(args)
+    keys = KeyStore(Path(settings.data_dir), storage_url=settings.storage_url)
     if args.action == "create":
         if not args.name:
             print("error: keys create needs --name", file=sys.stderr)

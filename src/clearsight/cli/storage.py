@@ -21,20 +21,23 @@ from typing import Any
 from ..datadir import check_database, secure
 from ..errors import InvalidParameterException
 from ..settings import Settings
+from ..storage.backends import is_postgres, sqlite_path
 from ..storage.sqlite import SqliteStore
 
 KEY_FILES = ("master.key", "token.key", "audit.key")
 
 
-def backup(data_dir: Path, dest: Path) -> dict[str, Any]:
-    """Copy the database (online, consistent) and the key files into ``dest`` (new or empty)."""
-    if not (data_dir / "clearsight.db").is_file():
-        raise InvalidParameterException(f"{data_dir} holds no clearsight.db: pass --data-dir DIR")
+def backup(data_dir: Path, dest: Path, database: Path | None = None) -> dict[str, Any]:
+    """Copy the database (online, consistent; ``database``: another file than the data directory's
+    clearsight.db) and the key files into ``dest`` (new or empty), where it becomes clearsight.db."""
+    database = database or data_dir / "clearsight.db"
+    if not database.is_file():
+        raise InvalidParameterException(f"{database} does not exist: pass --data-dir DIR")
     if dest.exists() and any(dest.iterdir()):
         raise InvalidParameterException(f"{dest} is not empty: back up into a new folder")
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(dest, 0o700)
-    store = SqliteStore(data_dir / "clearsight.db")
+    store = SqliteStore(database)
     try:
         store.backup_to(dest / "clearsight.db")
     finally:
@@ -61,7 +64,12 @@ def backup(data_dir: Path, dest: Path) -> dict[str, Any]:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     settings = Settings.load(data_dir=args.data_dir)
-    result = backup(Path(settings.data_dir), Path(args.dest))
+    if is_postgres(settings.storage_url):
+        raise InvalidParameterException(
+            "storage_url is a PostgreSQL database: back it up with PostgreSQL's tools (pg_dump, or pg_basebackup "
+            "with WAL archiving), and the data directory's key files beside it (docs/postgres.md)")
+    data_dir = Path(settings.data_dir)
+    result = backup(data_dir, Path(args.dest), sqlite_path(settings.storage_url, data_dir))
     external = settings.audit_key_file
     if external and Path(external).resolve().parent != Path(settings.data_dir).resolve():
         result["NotCopied"] = [f"audit key file {external} (kept outside the data directory: back it up apart)"]
@@ -89,7 +97,33 @@ def cmd_erasure(args: argparse.Namespace) -> int:
     return 0 if receipt["Complete"] else 3
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    from ..storage.backends import status
+
+    settings = Settings.load(data_dir=args.data_dir)
+    out = status(settings.storage_url, Path(settings.data_dir))
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    where = out.get("Url") or out.get("Path")
+    print(f"{out['Backend']} {where} (schema {out['SchemaVersion']})")
+    if out["Backend"] == "postgresql":
+        print(f"PostgreSQL {out['ServerVersion']}, pgvector {out['Pgvector']}; wal_recycle={out['WalRecycle']} "
+              f"(erasure {'can' if out['ErasureCanComplete'] else 'CANNOT'} complete); "
+              f"{out['PendingErasures']} erasure(s) pending")
+    for c in out["Collections"]:
+        sizes = f", {c['HeapBytes']} heap + {c['HnswBytes']} HNSW ({c['HnswType']}) bytes" if "HeapBytes" in c else ""
+        print(f"  {c['CollectionId']}: {c['Faces']} faces, {c['Dimension']}-d {c['FaceModel']}{sizes}")
+    return 0
+
+
 def register(sub: Any) -> None:
+    p = sub.add_parser("store", help="the store of record (storage_url): status")
+    p.add_argument("action", choices=["status"])
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=cmd_store)
+
     p = sub.add_parser("backup", help="copy the database (consistently, while serving) and its keys to DEST")
     p.add_argument("dest", metavar="DEST", help="a new or empty folder; it becomes a data directory")
     p.add_argument("--data-dir", metavar="DIR", help="the data directory to back up (default $CLEARSIGHT_DATA_DIR)")

@@ -1,6 +1,6 @@
 """Collection operations with Rekognition semantics: collections, faces and face search.
 
-``Collections`` owns the SQLite store and the vector indexes. Arguments are Rekognition's
+``Collections`` owns the store of record and the vector indexes. Arguments are Rekognition's
 request fields in snake_case (the HTTP layer converts names and nothing else); results are
 Rekognition-shaped dicts. Users are in :mod:`.users`.
 """
@@ -27,9 +27,9 @@ from ..policy.audit import AuditLog, AuditRecord, audited, current_record
 from ..policy.context import current
 from ..policy.policies import TAG_PREFIX, CollectionPolicy
 from ..policy.scopes import may_use
+from ..storage.backends import open_store
 from ..storage.base import FaceRow, NewFace, Store, VectorIndex
 from ..storage.index import ExactIndex, ScanIndex, load_index, snapshot_name, snapshot_path
-from ..storage.sqlite import SqliteStore, open_database
 from .search import SearchOps
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ class Collections(SearchOps):
     """Collections, faces and face search over one data directory. Built by the Engine
     (:meth:`~clearsight.engine.Engine.open_collections`), which hands it what it needs: settings,
     the face pipeline, the calibration and the image decoder; ``store`` is the store of record
-    (default: SQLite in the data directory; the in-memory double and, later, PostgreSQL plug in here)."""
+    (default: the one ``storage_url`` names, SQLite in the data directory unless set; the in-memory
+    double plugs in here too)."""
 
     def __init__(self, data_dir: Path, *, settings: Settings, faces: FaceAnalyzer, calibration: Calibration,
                  decode: Callable[[ImageInput], DecodedImage], store: Store | None = None) -> None:
@@ -82,7 +83,7 @@ class Collections(SearchOps):
         self.decode = decode
         self.data_dir = data_dir
         secure(data_dir)  # 0700, every file in it 0600 (a directory made by an older version too)
-        self.store: Store = store if store is not None else SqliteStore(open_database(data_dir / "clearsight.db"))
+        self.store: Store = store if store is not None else open_store(settings.storage_url, data_dir)
         self.audit = AuditLog(self.store, settings, data_dir=data_dir)
         self.paginator = params.Paginator(self._secret())
         self._indexes: dict[str, VectorIndex] = {}
@@ -112,6 +113,11 @@ class Collections(SearchOps):
         return path.read_bytes()
 
     # --- index lifecycle ------------------------------------------------------------------
+    def forget_index(self, collection_id: str) -> None:
+        """Drop the collection's index and its snapshot (rebuilt from the store when next used)."""
+        self._indexes.pop(collection_id, None)
+        self._index_path(collection_id).unlink(missing_ok=True)
+
     def _index_path(self, collection_id: str) -> Path:
         return snapshot_path(self.data_dir / "index", collection_id)  # bounded: long ids are hashed
 
@@ -137,6 +143,9 @@ class Collections(SearchOps):
 
     def _load(self, collection_id: str) -> VectorIndex:
         row = self.store.collection(collection_id)
+        native = self.store.vector_index(collection_id, candidates=self.ann_candidates)
+        if native is not None:  # the database keeps the index itself (PostgreSQL): nothing to load
+            return native
         idx = load_index(self._index_path(collection_id), collection_id, row.dimension,
                          max_count=self.store.faces_ever())
         if idx is None or idx.seq > self.store.last_change():
@@ -145,6 +154,9 @@ class Collections(SearchOps):
 
     def _rebuild(self, collection_id: str) -> VectorIndex:
         row = self.store.collection(collection_id)
+        native = self.store.vector_index(collection_id, candidates=self.ann_candidates)
+        if native is not None:
+            return native
         ids, mat, seq = self.store.all_vectors(collection_id)
         idx = self._new_index(row.dimension, ids, mat)
         idx.seq = seq
@@ -361,8 +373,7 @@ class Collections(SearchOps):
             if policy != CollectionPolicy():
                 rec.operation, rec.results = "SetCollectionPolicy", [{"Policy": policy.to_json()}]
                 self.store.set_policy_json(cid, policy.to_json(), audit=self.audit.hook(rec))
-            self._indexes.pop(cid, None)
-            self._index_path(cid).unlink(missing_ok=True)
+            self.forget_index(cid)
         return {"StatusCode": 200, "CollectionArn": ARN_PREFIX + cid, "FaceModelVersion": version}
 
     def describe_collection(self, *, collection_id: str) -> dict[str, Any]:
@@ -406,16 +417,17 @@ class Collections(SearchOps):
         with self._lock:
             rec.results = [{"DeletedFaceCount": self.store.counts(cid)[0]}]
             n = self.store.delete_collection(cid, audit=self.audit.hook(rec), receipt=receipt)
-            self._indexes.pop(cid, None)
-            self._index_path(cid).unlink(missing_ok=True)
+            self.forget_index(cid)
         return {"StatusCode": 200, "ClearSightErasure": {"DeletedFaces": n, **self._after_delete(receipt)}}
 
     def _collection_model(self, collection_id: str) -> str:
         row = self.store.collection(params.collection_id(collection_id))
-        if row.face_model != self.model_version:
+        if row.face_model != self.model_version and row.face_model not in self.calibration.reads:
             raise InvalidParameterException(
                 f"collection {collection_id!r} holds {row.face_model} embeddings but this server runs "
-                f"{self.model_version}; start it with CLEARSIGHT_FACE_MODEL={row.face_model}")
+                f"{self.model_version}; start it with CLEARSIGHT_FACE_MODEL={row.face_model}, or move the "
+                f"collection to {self.model_version} with `clearsight collection migrate {collection_id}` "
+                "(docs/accuracy.md, 'Changing the face model')")
         return row.face_model
 
     # --- faces ----------------------------------------------------------------------------
@@ -433,7 +445,7 @@ class Collections(SearchOps):
         version = self._collection_model(collection_id)
         ext = params.external_image_id(external_image_id)
         limit = params.int_range("MaxFaces", max_faces, 1, 100, 100)
-        qf = quality.level(quality_filter, "MEDIUM")
+        qf = quality.level(quality_filter, "AUTO")
         attrs = parse_attributes(detection_attributes or ["DEFAULT"])
         img = self.decode(image)
         faces = self.faces.detect(img.rgb)

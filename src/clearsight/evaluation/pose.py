@@ -124,3 +124,17 @@ def evaluate_by_pose(
         bins.append(_bin("unknown", idx < 0, same, correct, accepted, sims, similarities))
     overall = _bin("all", np.ones(len(scores), bool), same, correct, accepted, sims, similarities)
     return PoseResult(bins, overall, far, float(threshold), tuple(float(e) for e in edges))
+
+
+def auto_yaw_limit(result: PoseResult, promised_miss: dict[int, float], *, factor: float = 2.0) -> float | None:
+    """QualityFilter AUTO's EXTREME_POSE limit, decided from the measured table: the lower edge of
+    the first |yaw| bin whose genuine pairs are missed at Similarity ``s`` more than ``factor``
+    times as often as ``promised_miss[s]`` (the FNMR the accuracy table publishes), for any ``s``;
+    None when no bin falls short. The bins are ordered by yaw; "unknown" is ignored."""
+    lower = (0.0, *result.edges)
+    for edge, b in zip(lower, result.bins, strict=False):
+        if b.label == "unknown" or not b.genuine:
+            continue
+        if any(1.0 - b.genuine_match[s] > factor * miss for s, miss in promised_miss.items() if s in b.genuine_match):
+            return edge
+    return None

@@ -131,6 +131,18 @@ def _shape_predictor(loader: ModelLoader, card: ModelCard) -> object:
     return ShapePredictor(loader.path(card.name))
 
 
+def _face_mesh(loader: ModelLoader, card: ModelCard) -> object:
+    from .mesh import FaceMesh
+
+    return FaceMesh(card, _onnx(loader, card), **loader.options.get(card.name, {"passes": 2}))
+
+
+def _iris(loader: ModelLoader, card: ModelCard) -> object:
+    from .mesh import Iris
+
+    return Iris(card, _onnx(loader, card))
+
+
 def _dlib_resnet(loader: ModelLoader, card: ModelCard) -> object:
     from .embedders import DlibResNetEmbedder
 
@@ -174,9 +186,12 @@ FACTORIES: dict[str, Factory] = {
     "mtcnn-onet": _onet,
     "dlib-shape5": _shape_predictor,
     "dlib-shape68": _shape_predictor,
+    "mediapipe-face-mesh": _face_mesh,
+    "mediapipe-iris": _iris,
     "dlib-resnet": _dlib_resnet,
     "dlib-resnet-onnx": _dlib_resnet_onnx,
     "mobilefacenet": _mobilefacenet,
+    "faceplugin-mobilefacenet": _mobilefacenet,
     "ppocrv6-det": _ppocr,
     "ppocr-cls": _ppocr,
     "ppocrv6-rec": _ppocr,

@@ -113,6 +113,57 @@ CARDS: dict[str, ModelCard] = {
             location=f"pkg:{_FRM}/models/shape_predictor_68_face_landmarks.dat",
         ),
         ModelCard(
+            name="mediapipe-face-mesh",
+            task="landmarks",
+            file="mediapipe-face-mesh.onnx",
+            sha256="6c41e91682e1c7d85eeec59d34e59f388918ef1dab43e234e6d1dcbc336e81cd",
+            licence="Apache-2.0 (Google MediaPipe Face Mesh; npm package.json \"license\": \"Apache-2.0\", "
+            "author Google; MediaPipe's Face Mesh model card)",
+            origin="npm @mediapipe/face_mesh 0.4.1657299874, face_landmark.tflite from "
+            "face_mesh_solution_packed_assets.data (bytes 2495952-3737848, float16 weights), rebuilt "
+            "as ONNX at install time (prepare/mediapipe.py; outputs equal LiteRT's within 2e-4 px)",
+            runtime="onnxruntime",
+            input_size=(192, 192),
+            preprocessing="square crop centred on the face box, side 1.5x the box's longer side, "
+            "rotated so the eyes (the detector's 5 points) are level, resized to 192x192, RGB, x / 255 "
+            "(range 0-1), NCHW float32; then a second pass on a crop made the same way from the first "
+            "pass's points (the loader's default passes=2, part of what the mesh-aligned model versions "
+            "were calibrated with)",
+            output="468 3-D points (x, y in pixels of the 192x192 crop, relative z) and a face logit; "
+            "mapped back to image pixels by us. Gives EyesOpen / MouthOpen and the 30 Rekognition "
+            "landmarks with attributes=ALL",
+            provenance_note="The 478-point variant with irises (face_landmark_with_attention.tflite, same "
+            "package) needs MediaPipe's custom ops and is not converted; the pupils come from mediapipe-iris.",
+            mean=0.0,
+            std=255.0,
+            threads=1,  # a 192x192 MobileNet-like net, one face at a time in most photos
+            depends_on=("mtcnn-onet",),  # crops around the verified detector's boxes and 5 points
+            location="prepared:mediapipe-face-mesh.onnx",
+        ),
+        ModelCard(
+            name="mediapipe-iris",
+            task="landmarks",
+            file="mediapipe-iris.onnx",
+            sha256="071cbf022f9be5878e25cc8eebce8029c87529d7b2723596f24a2e8d3d8e62ee",
+            licence="Apache-2.0 (Google MediaPipe Iris; the wheel's METADATA \"License: Apache 2.0\", "
+            "author The MediaPipe Authors, and its LICENSE)",
+            origin="PyPI mediapipe 0.10.14 (cp311 manylinux2014 x86_64 wheel, fetched by its exact file name), "
+            "mediapipe/modules/iris_landmark/iris_landmark.tflite, rebuilt as ONNX at install time "
+            "(prepare/mediapipe.py; outputs equal LiteRT's within 4e-5 px)",
+            runtime="onnxruntime",
+            input_size=(64, 64),
+            preprocessing="per eye: a square centred between the Face Mesh eye corners (33-133, 362-263), "
+            "2.3x their distance, rotated so the corners are level, 64x64, the image-left eye mirrored (the "
+            "network takes the subject's left eye), RGB, x / 255 (range 0-1), NCHW float32",
+            output="71 eye-contour and brow points and 5 iris points (centre first), x, y in pixels of the "
+            "64x64 crop; mapped back to image pixels by us (leftPupil / rightPupil with attributes=ALL)",
+            mean=0.0,
+            std=255.0,
+            threads=1,
+            depends_on=("mediapipe-face-mesh",),  # the eye crops come from the mesh's eye corners
+            location="prepared:mediapipe-iris.onnx",
+        ),
+        ModelCard(
             name="dlib-resnet",
             task="embedding",
             file="dlib_face_recognition_resnet_model_v1.dat",
@@ -148,7 +199,7 @@ CARDS: dict[str, ModelCard] = {
             "(docs/models.md)",
             provenance_note="The same network as dlib-resnet, run by onnxruntime instead of dlib; the "
             "TF.js weights are 8-bit quantised, so descriptors differ slightly from dlib-bin's. Used by "
-            "clearsight-face-fused-2 (opt-in, its own calibration).",
+            "clearsight-face-fused-2 (the default, its own calibration).",
             mean=(122.782, 117.001, 104.298),
             std=256.0,
             dimension=128,
@@ -176,6 +227,30 @@ CARDS: dict[str, ModelCard] = {
             dimension=192,
             depends_on=("mtcnn-onet",),  # aligned on the verified detector's 5 points
             location="prepared:mobilefacenet.onnx",
+        ),
+        ModelCard(
+            name="faceplugin-mobilefacenet",
+            task="embedding",
+            file="faceplugin-mobilefacenet.onnx",
+            sha256="6e524bb134157e6f9b3f2afd911fb66519a1a305b0e1022db02683a098e1ca93",
+            licence="UNCLEAR. npm faceplugin-face-recognition-js 0.0.1 says \"MIT\" in package.json, but its "
+            "LICENSE names an unrelated copyright holder (\"gitguanqi\"), and neither states where the "
+            "weights come from or what they were trained on",
+            origin="npm faceplugin-face-recognition-js 0.0.1, model/fr_feature.onnx (sha256 87aacdfe...), "
+            "its fixed batch of 1 made dynamic (the final Reshape [1, -1] -> [-1, 512]; same outputs)",
+            runtime="onnxruntime",
+            input_size=(112, 112),
+            preprocessing="ArcFace 5-point similarity alignment to 112x112, BGR, (x - 127.5) / 128, NCHW float32",
+            output="512-d embedding (L2-normalised by us)",
+            provenance_note="Opt-in only (clearsight-face-plus-1): the most accurate face network found in a "
+            "registry package (LFW View 2 99.35% alone with flip), but its provenance and licence cannot be "
+            "verified; do not use it where you must be able to show the right to run it.",
+            colour="BGR",
+            mean=127.5,
+            std=128.0,
+            dimension=512,
+            depends_on=("mtcnn-onet",),
+            location="prepared:faceplugin-mobilefacenet.onnx",
         ),
         ModelCard(
             name="ppocrv6-det",

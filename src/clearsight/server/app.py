@@ -56,7 +56,7 @@ class Service:
         self.auth = auth
         s = engine.settings
         data_dir = Path(s.data_dir)
-        self.keys = KeyStore(data_dir)
+        self.keys = KeyStore(data_dir, storage_url=s.storage_url)
         self.validator = Validator()
         self.pool = engine.executor  # the engine's one executor
         self.max_body = int(s.max_request_bytes)

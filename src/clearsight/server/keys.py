@@ -1,8 +1,8 @@
 """Access keys issued by ClearSight. Secrets are stored encrypted (Fernet, with a master key
 kept in the data directory, mode 0600) because SigV4 verification needs the secret itself; they
-are shown once, at creation, and never logged. The table lives in ``clearsight.db`` and is read and
-written through the data directory's one :class:`~clearsight.storage.sqlite.Database` (its
-migrations create it; its errors are StorageError)."""
+are shown once, at creation, and never logged. The table lives in the store's database
+(``storage_url``: ``clearsight.db`` by default, or PostgreSQL) and is read and written through
+the process's one database object for it (its migrations create it; its errors are StorageError)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameterException, ResourceNotFoundException
-from ..storage.sqlite import Database, open_database
+from ..storage.backends import open_database_for
+from ..storage.keys import AccessKeyTable, KeyDatabase
 
 _ALPHABET = string.ascii_uppercase + string.digits
-_COLUMNS = "access_key_id, name, created, revoked, scopes, collections, purpose"
 
 
 def _key(r: tuple[Any, ...]) -> AccessKey:
@@ -41,7 +41,7 @@ class AccessKey:
 
 
 class KeyStore:
-    def __init__(self, data_dir: Path, database: Database | None = None) -> None:
+    def __init__(self, data_dir: Path, database: KeyDatabase | None = None, *, storage_url: str = "") -> None:
         from cryptography.fernet import Fernet
 
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,8 @@ class KeyStore:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(Fernet.generate_key())
         self._fernet = Fernet(master.read_bytes())
-        self._db = database if database is not None else open_database(data_dir / "clearsight.db")
+        self._db: KeyDatabase = database if database is not None else open_database_for(storage_url, data_dir)
+        self._rows = AccessKeyTable(self._db)
 
     def create(self, name: str, *, scopes: frozenset[str] | None = None, collections: str = "*",
                purpose: str | None = None) -> tuple[str, str]:
@@ -66,31 +67,26 @@ class KeyStore:
         key_id = "CSK" + "".join(secrets.choice(_ALPHABET) for _ in range(17))
         secret = secrets.token_urlsafe(30)
         token = self._fernet.encrypt(secret.encode()).decode()
-        with self._db.transaction() as db:
-            db.execute("INSERT INTO access_keys VALUES (?,?,?,?,NULL,?,?,?,?)",
-                       (key_id, name, token, time.time(), int("admin" in scopes), ",".join(sorted(scopes)),
-                        collections, purpose))
+        self._rows.insert(key_id, name, token, time.time(), "admin" in scopes, ",".join(sorted(scopes)), collections,
+                          purpose)
         return key_id, secret
 
     def get(self, key_id: str) -> AccessKey | None:
-        rows = self._db.read(f"SELECT {_COLUMNS} FROM access_keys WHERE access_key_id=?", (key_id,))
-        return _key(tuple(rows[0])) if rows else None
+        row = self._rows.get(key_id)
+        return _key(row) if row else None
 
     def secret(self, key_id: str) -> str | None:
         """The secret of an active key, or None for an unknown or revoked key (read every time, so a
         key revoked by another process stops working at once)."""
-        rows = self._db.read("SELECT secret FROM access_keys WHERE access_key_id=? AND revoked IS NULL", (key_id,))
-        return self._fernet.decrypt(rows[0][0].encode()).decode() if rows else None
+        token = self._rows.active_secret(key_id)
+        return self._fernet.decrypt(token.encode()).decode() if token is not None else None
 
     def list(self) -> list[AccessKey]:
-        return [_key(tuple(r)) for r in self._db.read(f"SELECT {_COLUMNS} FROM access_keys ORDER BY created")]
+        return [_key(r) for r in self._rows.all()]
 
     def revoke(self, key_id: str) -> None:
-        with self._db.transaction() as db:
-            changed = db.execute("UPDATE access_keys SET revoked=? WHERE access_key_id=? AND revoked IS NULL",
-                                 (time.time(), key_id)).rowcount
-        if changed == 0:
+        if not self._rows.revoke(key_id, time.time()):
             raise ResourceNotFoundException(f"no active access key {key_id}")
 
     def empty(self) -> bool:
-        return int(self._db.read("SELECT count(*) FROM access_keys")[0][0]) == 0
+        return self._rows.count() == 0

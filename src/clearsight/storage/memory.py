@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,6 +38,7 @@ from .base import (
     JobRow,
     NewFace,
     ResultRow,
+    VectorIndex,
     retention_days,
     scrub_summary,
 )
@@ -68,6 +69,7 @@ class _State:
     tokens: dict[tuple[str, str, str], tuple[str, str, float]] = field(default_factory=dict)
     jobs: dict[str, JobRow] = field(default_factory=dict)
     results: dict[tuple[str, int, int], str] = field(default_factory=dict)  # (job, Timestamp, index) -> item
+    staged: dict[str, tuple[str, str, np.ndarray]] = field(default_factory=dict)  # face_id -> (collection, model, v)
     face_seq: int = 0  # AUTOINCREMENT counters: never reused
     change_seq: int = 0
 
@@ -170,6 +172,7 @@ class MemoryStore:
                 del s.faces[f]
             s.users = {k: v for k, v in s.users.items() if k[0] != collection_id}
             s.sources = {k: v for k, v in s.sources.items() if k[0] != collection_id}
+            s.staged = {k: v for k, v in s.staged.items() if v[0] != collection_id}
             s.changes = [c for c in s.changes if c[1] != collection_id]
             s.policies.pop(collection_id, None)
             del s.collections[collection_id]
@@ -209,6 +212,42 @@ class MemoryStore:
         with self._lock:
             return {src for c, src in self._state.sources if c == collection_id}
 
+    def image_sources(self, collection_id: str) -> dict[str, str]:
+        with self._lock:
+            return {image: src for (c, src), image in self._state.sources.items() if c == collection_id}
+
+    def stage_vectors(self, collection_id: str, face_model: str, vectors: Mapping[str, np.ndarray]) -> None:
+        with self._write() as s:
+            self._require_collection(s, collection_id)
+            s.staged = {k: v for k, v in s.staged.items() if v[0] != collection_id or v[1] == face_model}
+            for f, v in vectors.items():
+                face = s.faces.get(f)
+                if face is not None and face.row.collection_id == collection_id:
+                    s.staged[f] = (collection_id, face_model, np.array(v, np.float32))
+
+    def staged_faces(self, collection_id: str, face_model: str) -> set[str]:
+        with self._lock:
+            return {f for f, (c, m, _) in self._state.staged.items() if c == collection_id and m == face_model}
+
+    def switch_model(self, collection_id: str, face_model: str, dimension: int, *,
+                     audit: AuditHook | None = None) -> int:
+        with self._write() as s:
+            row = self._require_collection(s, collection_id)
+            ids = sorted(f for f, face in s.faces.items() if face.row.collection_id == collection_id)
+            missing = [f for f in ids if s.staged.get(f, ("", "", None))[:2] != (collection_id, face_model)]
+            if missing:
+                raise ConflictException(
+                    f"{len(missing)} face(s) of collection {collection_id!r} have no {face_model} vector staged")
+            for f in ids:
+                s.faces[f] = replace(s.faces[f], vector=s.staged.pop(f)[2])
+                self._change(s, collection_id, f, "del")
+                self._change(s, collection_id, f, "add")
+            s.collections[collection_id] = replace(row, face_model=face_model, dimension=dimension)
+            s.staged = {k: v for k, v in s.staged.items() if v[0] != collection_id}
+            if audit:
+                audit(MemoryTx(s))
+        return len(ids)
+
     def delete_faces(self, collection_id: str, face_ids: Sequence[str], *, audit: DeleteAuditHook | None = None,
                      receipt: str | None = None, operation: str = "DeleteFaces") -> list[str]:
         with self._write() as s:
@@ -218,6 +257,7 @@ class MemoryStore:
             found = [f.row.face_id for f in found_faces]
             for f in found:
                 del s.faces[f]
+                s.staged.pop(f, None)
             for f in found:
                 self._change(s, collection_id, f, "del")
             images = {f.row.image_id for f in found_faces}
@@ -379,6 +419,9 @@ class MemoryStore:
 
     def checkpoint(self) -> None:
         pass
+
+    def vector_index(self, collection_id: str, *, candidates: int) -> VectorIndex | None:
+        return None  # Collections keeps the index, from the change log
 
     # --- the audit chain's rows -------------------------------------------------------------
     def audit_rows(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:

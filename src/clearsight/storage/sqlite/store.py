@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException
-from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace
+from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, VectorIndex
 from .database import Database
 from .jobs import SqliteJobs
 
@@ -166,6 +166,55 @@ class SqliteStore(SqliteJobs):
 
     def sources(self, collection_id: str) -> set[str]:
         return {r[0] for r in self._read("SELECT source FROM sources WHERE collection_id=?", (collection_id,))}
+
+    def image_sources(self, collection_id: str) -> dict[str, str]:
+        """image_id -> the file a folder index read it from."""
+        rows = self._read("SELECT image_id, source FROM sources WHERE collection_id=?", (collection_id,))
+        return {r[0]: r[1] for r in rows}
+
+    # --- migrating to another face model --------------------------------------------------
+    def stage_vectors(self, collection_id: str, face_model: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Keep the next model's vectors of these faces (of this collection) until switch_model;
+        vectors staged for any other model are dropped."""
+        with self._write() as db:
+            self._require_collection(db, collection_id)
+            db.execute("DELETE FROM staged_vectors WHERE collection_id=? AND face_model<>?",
+                       (collection_id, face_model))
+            db.executemany(
+                "INSERT OR REPLACE INTO staged_vectors SELECT face_id, collection_id, ?3, ?4 FROM faces "
+                "WHERE face_id=?1 AND collection_id=?2",
+                [(f, collection_id, face_model, np.asarray(v, np.float32).tobytes()) for f, v in vectors.items()])
+
+    def staged_faces(self, collection_id: str, face_model: str) -> set[str]:
+        rows = self._read("SELECT face_id FROM staged_vectors WHERE collection_id=? AND face_model=?",
+                          (collection_id, face_model))
+        return {r[0] for r in rows}
+
+    def switch_model(self, collection_id: str, face_model: str, dimension: int, *,
+                     audit: AuditHook | None = None) -> int:
+        """Replace every face's vector by its staged one and pin the collection to ``face_model``, in
+        one transaction (ConflictException, changing nothing, while any face has none staged). The
+        change log records each face as removed and re-added, so every index rebuilds it."""
+        with self._write() as db:
+            self._require_collection(db, collection_id)
+            missing = db.execute(
+                "SELECT count(*) FROM faces f WHERE f.collection_id=?1 AND NOT EXISTS (SELECT 1 FROM staged_vectors s "
+                "WHERE s.face_id=f.face_id AND s.face_model=?2)", (collection_id, face_model)).fetchone()[0]
+            if missing:
+                raise ConflictException(
+                    f"{missing} face(s) of collection {collection_id!r} have no {face_model} vector staged")
+            ids = [r[0] for r in db.execute("SELECT face_id FROM faces WHERE collection_id=? ORDER BY face_id",
+                                            (collection_id,))]
+            db.execute("UPDATE faces SET vector=(SELECT s.vector FROM staged_vectors s WHERE s.face_id=faces.face_id) "
+                       "WHERE collection_id=?", (collection_id,))
+            db.executemany("INSERT INTO changes (collection_id, face_id, op) VALUES (?,?,?)",
+                           [(collection_id, f, op) for f in ids for op in ("del", "add")])
+            db.execute("UPDATE collections SET face_model=?, dimension=? WHERE collection_id=?",
+                       (face_model, dimension, collection_id))
+            db.execute("DELETE FROM staged_vectors WHERE collection_id=?", (collection_id,))
+            if audit:
+                audit(SqliteTx(db))
+        return len(ids)
 
     def delete_faces(self, collection_id: str, face_ids: Sequence[str], *,
                      audit: DeleteAuditHook | None = None,
@@ -377,6 +426,9 @@ class SqliteStore(SqliteJobs):
 
     def checkpoint(self) -> None:
         self.database.checkpoint()
+
+    def vector_index(self, collection_id: str, *, candidates: int) -> VectorIndex | None:
+        return None  # Collections keeps the index, from the change log
 
     def backup_to(self, dest: Path) -> None:
         """A consistent copy of the database at ``dest`` (SQLite's online backup API)."""

@@ -1,0 +1,91 @@
+"""Erasure on PostgreSQL: leave no byte of a deleted face in the server's data directory.
+
+A DELETE only marks rows dead: the vector stays in the partition's heap pages, its HNSW index and
+the WAL segments that logged its insertion, until they are rewritten. :func:`compact`:
+
+1. VACUUM FULL of every partition a pending erasure receipt names and of the small tables that
+   name faces or images (change log, sources, staged vectors, users, request tokens, the
+   statistics catalog): each is written anew and its old files unlinked;
+2. ``pg_switch_wal()`` then ``CHECKPOINT``, twice: the segments holding the deleted rows (and
+   the old files' pages) fall behind the checkpoint's redo point and are removed.
+
+Step 2 removes segments only with ``wal_recycle = off``: a recycled segment is renamed for reuse
+and keeps its old bytes until overwritten. :func:`compact` refuses (StorageError, saying what to
+set) on a server that recycles, rather than complete a receipt it cannot honour. WAL kept for
+``wal_keep_size``, replication slots or an archive, and the files of standbys, are the
+operator's (docs/postgres.md).
+
+:func:`scan` is the proof: it looks for byte strings (chunks of a vector as float32 and as
+float16) in every file of a data directory, ``pg_wal`` included.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from psycopg import sql
+
+from ...errors import StorageError
+
+if TYPE_CHECKING:
+    from .database import PgDatabase
+
+__all__ = ["SMALL_TABLES", "compact", "needles", "scan"]
+
+SMALL_TABLES = ("changes", "sources", "staged_vectors", "users", "request_tokens", "meta", "pg_statistic")
+ROUNDS = 2  # WAL switch + checkpoint rounds
+
+
+def compact(db: PgDatabase) -> None:
+    with db.exclusive("erasure (VACUUM FULL, WAL switch, CHECKPOINT) failed") as conn:
+        # the server's value (a session's SET would not change what the checkpointer does)
+        recycle = conn.execute("SELECT reset_val FROM pg_settings WHERE name = 'wal_recycle'").fetchone()
+        if recycle and recycle[0] == "on":
+            raise StorageError(
+                "this PostgreSQL server recycles WAL segments (wal_recycle = on), so deleted faces' bytes would "
+                "stay in renamed segments: run `ALTER SYSTEM SET wal_recycle = off; SELECT pg_reload_conf();` "
+                "as a superuser (docs/postgres.md, 'Erasure'), then `clearsight erase`")
+        parts = conn.execute(
+            "SELECT DISTINCT c.part FROM erasures e JOIN collections c USING (collection_id) "
+            "WHERE e.completed IS NULL ORDER BY 1").fetchall()
+        for (part,) in parts:
+            conn.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(f"faces_p{int(part)}")))
+        for table in SMALL_TABLES:
+            conn.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(table)))
+        for _ in range(ROUNDS):
+            conn.execute("SELECT pg_switch_wal()")
+            conn.execute("CHECKPOINT")
+
+
+def needles(vector: np.ndarray, *, chunk: int = 24) -> list[bytes]:
+    """Byte strings that only this vector's stored forms contain: chunks (from the start, middle and
+    end) of it as little-endian float32 (heap, WAL, a vector HNSW index) and float16 (a halfvec
+    index). Chunks, because a WAL record may be split across WAL pages."""
+    found: list[bytes] = []
+    for dtype in ("<f4", "<f2"):
+        raw = np.asarray(vector, np.float32).astype(dtype).tobytes()
+        for start in (0, (len(raw) - chunk) // 2, len(raw) - chunk):
+            found.append(raw[max(0, start):max(0, start) + chunk])
+    return found
+
+
+def scan(data_dir: Path, patterns: Sequence[bytes]) -> list[tuple[Path, int]]:
+    """(file, pattern number) for every file under ``data_dir`` holding any of ``patterns``."""
+    hits: list[tuple[Path, int]] = []
+    for path in _files(data_dir):
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            continue  # removed while scanning (a recycled segment, a temporary file)
+        hits += [(path, i) for i, p in enumerate(patterns) if p in blob]
+    return hits
+
+
+def _files(root: Path) -> Iterable[Path]:
+    for folder, _, names in os.walk(root):
+        for name in names:
+            yield Path(folder) / name

@@ -1,0 +1,108 @@
+"""``PgVectorIndex``: a collection's :class:`~..base.VectorIndex` kept by PostgreSQL itself.
+
+The store's writes are the index's writes: a face's row and its HNSW entry commit in the same
+transaction, so there is nothing to add, remove, catch up or snapshot, and every process sees the
+same index (``seq`` is always the store's newest change). A search:
+
+- below ``candidates`` faces, reads every vector of the partition and scores them all exactly:
+  exact search, as :class:`~..index.ExactIndex` (a bounded count decides, never a full count);
+- above, asks the partition's HNSW index for the ``candidates`` nearest (by inner product on the
+  halfvec or vector cast; ``hnsw.ef_search`` = candidates, at most 1000, with iterative scans so
+  the LIMIT is met), then re-scores those exactly from their stored float32 vectors.
+
+Returned scores are always exact float32 inner products, computed as ExactIndex computes them;
+the result set equals exact search unless a true result falls outside the HNSW candidates
+(``tests/storage/test_postgres.py`` measures it at Similarity 99).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from psycopg import sql
+
+from ..base import Hit
+from .store import matrix, partition
+
+if TYPE_CHECKING:
+    from .store import PostgresStore
+
+__all__ = ["PgVectorIndex"]
+
+MAX_EF_SEARCH = 1000  # pgvector's limit on hnsw.ef_search
+
+
+class PgVectorIndex:
+    def __init__(self, store: PostgresStore, collection_id: str, *, candidates: int) -> None:
+        rows = store.database.read("SELECT part, dimension FROM collections WHERE collection_id=%s", (collection_id,))
+        self.store = store
+        self.collection_id = collection_id
+        self.part, self.dimension = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+        self.table = partition(self.part)
+        self.candidates = max(1, int(candidates))
+        self._count: tuple[int, int] | None = None  # (seq, faces) last counted
+
+    @property
+    def seq(self) -> int:
+        return self.store.last_change()
+
+    @seq.setter
+    def seq(self, value: int) -> None:
+        pass  # always current: the database is the index
+
+    def __len__(self) -> int:
+        """The face count (counted again only after a change: every search asks for it)."""
+        seq = self.store.last_change()
+        if self._count is None or self._count[0] != seq:
+            rows = self.store.database.read(sql.SQL("SELECT count(*) FROM {}").format(self.table))
+            self._count = (seq, int(rows[0][0]))
+        return self._count[1]
+
+    def __contains__(self, face_id: object) -> bool:
+        rows = self.store.database.read(sql.SQL("SELECT 1 FROM {} WHERE face_id=%s").format(self.table), (face_id,))
+        return bool(rows)
+
+    @property
+    def ids(self) -> list[str]:
+        rows = self.store.database.read(sql.SQL("SELECT face_id FROM {} ORDER BY seq").format(self.table))
+        return [r[0] for r in rows]
+
+    def add(self, ids: list[str], vectors: np.ndarray) -> None:
+        pass  # written by the store, in the write's transaction
+
+    def remove(self, ids: list[str]) -> None:
+        pass
+
+    def save(self, path: Path, collection_id: str) -> None:
+        pass  # nothing to snapshot: PostgreSQL persists the index
+
+    def _candidates(self, query: np.ndarray, want: int) -> list[tuple[Any, ...]]:
+        """(face_id, vector) of every face when there are at most ``want``, else HNSW's ``want`` nearest."""
+        db = self.store.database
+        with db.errors("search failed"), db.connection.transaction(), db.connection.cursor(binary=True) as cur:
+            cur.execute("SET TRANSACTION READ ONLY")
+            few = cur.execute(sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) s").format(self.table),
+                              (want + 1,)).fetchone()
+            if few is not None and int(few[0]) <= want:
+                every = sql.SQL("SELECT face_id, vector_send(vector) FROM {} ORDER BY seq")
+                return cur.execute(every.format(self.table)).fetchall()
+            cur.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
+                        "'relaxed_order', true)", (str(min(max(want, 40), MAX_EF_SEARCH)),))
+            cast = sql.SQL("{}({})").format(sql.SQL(self.store.index_type), sql.Literal(self.dimension))
+            nearest = sql.SQL("SELECT face_id, vector_send(vector) FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} "
+                              "LIMIT %s")
+            return cur.execute(nearest.format(self.table, cast, cast),
+                               (np.asarray(query, np.float32), want)).fetchall()
+
+    def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]:
+        if k <= 0 or not self.part:
+            return []
+        rows = self._candidates(query, max(self.candidates, 8 * k))
+        if not rows:
+            return []
+        mat = matrix([r[1] for r in rows])
+        scores = mat @ np.asarray(query, np.float32)
+        order = np.argsort(-scores, kind="stable")
+        return [Hit(rows[i][0], float(scores[i])) for i in order[:k] if scores[i] >= min_score]

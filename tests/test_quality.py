@@ -1,0 +1,64 @@
+"""QualityFilter: the levels' rules, and AUTO's EXTREME_POSE limit derived again from the published
+pose-stratified LFW table (docs/benchmarks.md, written by bench/lfw_pose.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from clearsight import quality
+from clearsight.calibration import Calibration
+from clearsight.evaluation import pose
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _detail(yaw: float = 0.0, pitch: float = 0.0) -> dict[str, object]:
+    return {"Pose": {"Yaw": yaw, "Pitch": pitch, "Roll": 0.0}, "Quality": {"Brightness": 60.0, "Sharpness": 60.0},
+            "BoundingBox": {"Width": 0.2, "Height": 0.3, "Left": 0.1, "Top": 0.1}, "Confidence": 99.0}
+
+
+@pytest.mark.parametrize(("level", "yaw", "pitch", "refused"), [
+    ("AUTO", 44.9, 0, False), ("AUTO", -45.0, 0, True), ("AUTO", 0, 59, False), ("AUTO", 0, 61, True),
+    ("MEDIUM", 59.0, 0, False), ("MEDIUM", 61.0, 0, True), ("LOW", 70.0, 70.0, False), ("HIGH", 41.0, 0, True),
+    ("NONE", 90.0, 90.0, False)])
+def test_pose_limits(level: str, yaw: float, pitch: float, refused: bool) -> None:
+    assert ("EXTREME_POSE" in quality.reasons(_detail(yaw, pitch), 640, 480, level)) is refused
+
+
+def test_auto_is_a_level_of_its_own() -> None:
+    assert quality.level(None, "AUTO") == "AUTO" and quality.level("MEDIUM", "AUTO") == "MEDIUM"
+
+
+def _published_pose_table() -> pose.PoseResult:
+    text = (DOCS / "benchmarks.md").read_text()
+    section = text[text.index("<!-- bench:lfw_pose -->"):text.index("<!-- /bench:lfw_pose -->")]
+    model = re.search(r"face model `([^`]+)`", section)
+    assert model and model[1] == Calibration.load().model_version, "the published pose table is not the default's"
+    bins = []
+    for label, genuine, m80, m99 in re.findall(
+            r"^\| (<15|15-30|30-45|>=45) \| \d+ \((\d+)/\d+\) \|.*\| ([\d.]+)% \| ([\d.]+)% \|$", section, re.M):
+        bins.append(pose.PoseBin(label, int(genuine), 0, float("nan"), float("nan"), float("nan"),
+                                 {80: float(m80) / 100, 99: float(m99) / 100}))
+    assert [b.label for b in bins] == pose.bin_labels()
+    return pose.PoseResult(bins, bins[0], 1e-3, 0.0, pose.YAW_EDGES)
+
+
+def test_auto_yaw_limit_is_what_the_published_table_decides() -> None:
+    cal = Calibration.load()
+    promised = {s: cal.fnmr_at(s) for s in pose.SIMILARITIES}
+    assert pose.auto_yaw_limit(_published_pose_table(), promised) == quality.AUTO_MAX_YAW
+    accuracy = (DOCS / "accuracy.md").read_text()
+    assert f"refuses EXTREME_POSE at |yaw| >= {quality.AUTO_MAX_YAW:g}" in accuracy
+
+
+def test_auto_yaw_limit_rule() -> None:
+    def result(match99: list[float]) -> pose.PoseResult:
+        bins = [pose.PoseBin(lab, 100, 100, 1.0, 1.0, 0.0, {99: m}) for lab, m in zip(pose.bin_labels(), match99)]
+        return pose.PoseResult(bins, bins[0], 1e-3, 0.0, pose.YAW_EDGES)
+
+    assert pose.auto_yaw_limit(result([0.95, 0.95, 0.95, 0.95]), {99: 0.05}) is None
+    assert pose.auto_yaw_limit(result([0.95, 0.95, 0.89, 0.5]), {99: 0.05}) == 30.0
+    assert pose.auto_yaw_limit(result([0.95, 0.95, 0.91, 0.5]), {99: 0.05}) == 45.0

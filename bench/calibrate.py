@@ -53,7 +53,7 @@ MODELS: dict[str, dict[str, str]] = {
                                 "weights_of": "clearsight-face-fused-1", "align": "mesh"},
     # MobileFaceNet alone on the mesh's points (its resnet_card only names the cache it shares with fused-3:
     # weight_resnet is 0, so no ResNet runs)
-    "clearsight-face-fast-2": {"kind": "fast", "resnet_card": "dlib-resnet-onnx", "align": "mesh"},
+    "clearsight-face-mesh-1": {"kind": "fast", "resnet_card": "dlib-resnet-onnx", "align": "mesh"},
 }
 DEFAULT_FACE = "mobilefacenet"
 TARGET = ROOT / "src" / "clearsight" / "calibration.json"

@@ -1,7 +1,11 @@
 """Face model versions side by side: per-image time (decode + detect + embed every face) and the
 embed step per face, 1 thread, median of --runs runs after a warm-up, interleaved rounds.
 
-    python bench/face_model_speed.py [--runs 9] [--models clearsight-face-fused-1 clearsight-face-fused-2]
+    python bench/face_model_speed.py [--runs 9] [--models clearsight-face-mesh-1 face_recognition ...]
+
+``face_recognition`` is the peer: face_recognition 1.3.0's documented pipeline (load_image_file,
+face_locations with HOG, face_encodings), installed only for benchmarks into out/peer (as
+bench/face_pipeline.py does), run in the same interleaved rounds.
 
 Images: obama-480p.jpg resized to 640x480 (1 face), as bench/face_pipeline.py does, and
 insightface/t1.jpg (1280x886, 6 faces). Prints a markdown table and writes out/face_model_speed.json.
@@ -15,6 +19,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data"))
@@ -48,13 +53,46 @@ for data in images:
 print(json.dumps(out))
 """
 
+PEER_CODE = r"""
+import io, json, sys, time
+from pathlib import Path
+import numpy as np
+import face_recognition
+runs = int(sys.argv[2])
+images = [Path(p).read_bytes() for p in sys.argv[3:]]
+def once(data):
+    t0 = time.perf_counter()
+    img = face_recognition.load_image_file(io.BytesIO(data))
+    locs = face_recognition.face_locations(img)
+    t1 = time.perf_counter()
+    face_recognition.face_encodings(img, locs)
+    t2 = time.perf_counter()
+    return len(locs), t2 - t0, t2 - t1
+out = []
+for data in images:
+    n, _, _ = once(data)
+    total, embed = [], []
+    for _ in range(runs):
+        _, a, b = once(data)
+        total.append(a)
+        embed.append(b)
+    out.append({"faces": n, "image_ms": 1000 * float(np.median(total)),
+                "embed_ms_per_face": 1000 * float(np.median(embed)) / max(1, n)})
+print(json.dumps(out))
+"""
+PEER = "face_recognition"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per model (medians of rounds)")
-    parser.add_argument("--models", nargs="+", default=["clearsight-face-fused-1", "clearsight-face-fused-2"])
+    parser.add_argument("--report", action="store_true", help="only re-render out/face_model_speed.json")
+    parser.add_argument("--models", nargs="+", default=["clearsight-face-mesh-1", "clearsight-face-fused-2", PEER])
     args = parser.parse_args()
+    if args.report:
+        report(json.loads((ROOT / "out" / "face_model_speed.json").read_text()))
+        return
     from PIL import Image
 
     one = ROOT / "out" / "obama_640x480.jpg"
@@ -65,27 +103,61 @@ def main() -> None:
                PYTHONPATH=str(ROOT / "src"))
     load_before = os.getloadavg()
     results: dict[str, list[list[dict[str, float]]]] = {m: [] for m in args.models}
+    if PEER in args.models:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from face_pipeline import PEER as PEER_DIR
+        from face_pipeline import ensure_peer
+
+        ensure_peer()
     for _ in range(args.rounds):
         for model in args.models:
-            out = subprocess.run([sys.executable, "-c", CODE, model, str(args.runs), *map(str, images.values())],
-                                 env=env, capture_output=True, text=True, check=True)
+            peer = model == PEER
+            code, extra = (PEER_CODE, {"PYTHONPATH": f"{PEER_DIR}:{env['PYTHONPATH']}"}) if peer else (CODE, {})
+            out = subprocess.run([sys.executable, "-c", code, model, str(args.runs), *map(str, images.values())],
+                                 env=dict(env, **extra), capture_output=True, text=True, check=True)
             results[model].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    rows = ["| image | " + " | ".join(f"{m} ms/image | embed ms/face" for m in args.models) + " |",
-            "|---|" + "---|---|" * len(args.models)]
+    load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)"
     summary: dict[str, dict[str, dict[str, float]]] = {m: {} for m in args.models}
     for i, label in enumerate(images):
-        cells = []
         for m in args.models:
             rounds = [r[i] for r in results[m]]
-            image_ms = sorted(r["image_ms"] for r in rounds)[len(rounds) // 2]
-            face_ms = sorted(r["embed_ms_per_face"] for r in rounds)[len(rounds) // 2]
-            summary[m][label] = {"faces": rounds[0]["faces"], "image_ms": image_ms, "embed_ms_per_face": face_ms}
-            cells.append(f"{image_ms:.0f} ({int(rounds[0]['faces'])} faces) | {face_ms:.1f}")
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
-    load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)"
-    print("\n".join(rows) + f"\n\n{load}")
-    (ROOT / "out" / "face_model_speed.json").write_text(json.dumps({"runs": args.runs, "rounds": args.rounds,
-                                                                     "load": load, "results": summary}, indent=1))
+            summary[m][label] = {"faces": rounds[0]["faces"],
+                                 "image_ms": sorted(r["image_ms"] for r in rounds)[len(rounds) // 2],
+                                 "embed_ms_per_face": sorted(r["embed_ms_per_face"] for r in rounds)[len(rounds) // 2]}
+    saved = {"runs": args.runs, "rounds": args.rounds, "load": load, "results": summary}
+    (ROOT / "out" / "face_model_speed.json").write_text(json.dumps(saved, indent=1))
+    report(saved)
+
+
+def report(saved: dict[str, Any]) -> None:
+    """Print the table and write it to docs/benchmarks.md (section face_model_speed)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _report import machine, write_section
+
+    summary = saved["results"]
+    models = list(summary)
+    labels = list(summary[models[0]])
+    rows = ["| image | " + " | ".join(f"`{m}` ms/image (embed ms/face)" for m in models) + " |",
+            "|---|" + "---|" * len(models)]
+    for label in labels:
+        cells = [summary[m][label] for m in models]
+        rows.append(f"| {label} | " + " | ".join(f"{c['image_ms']:.0f} ({c['embed_ms_per_face']:.1f})" for c in cells)
+                    + " |")
+    if PEER in summary:
+        for label in labels:
+            peer_ms = summary[PEER][label]["image_ms"]
+            rows.append(f"| {label}: face_recognition's time / this one's | " + " | ".join(
+                f"{peer_ms / summary[m][label]['image_ms']:.2f}x" for m in models) + " |")
+    md = ("## Face model versions and face_recognition, per photo\n\n"
+          "Decode + detect + embed every face, one thread (`CLEARSIGHT_THREADS=1`, `OMP_NUM_THREADS=1`), the "
+          f"median of {saved['runs']} runs after a warm-up, {saved['rounds']} interleaved rounds per model "
+          "(the median round), every model and face_recognition 1.3.0 (HOG + dlib ResNet, its documented "
+          "pipeline) in the same run. Written by `bench/face_model_speed.py`.\n\n"
+          + "\n".join(rows) + "\n\n"
+          f"Machine: {machine()}; {saved['load']}: the machine was shared with other jobs, so absolute times are "
+          "inflated; the ratios within one round are the comparable figures.\n")
+    print(md)
+    write_section("face_model_speed", md)
 
 
 if __name__ == "__main__":

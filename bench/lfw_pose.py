@@ -6,7 +6,8 @@
 Each image's centred face (the one `clearsight eval lfw` uses) is embedded and its yaw estimated
 from its 5 landmarks (clearsight.geometry.pose). ``--part i/n`` embeds every n-th image into
 out/lfw_pose_<model>_<i>of<n>.npz (run the parts as separate processes, CLEARSIGHT_THREADS=1);
-without it the parts found are combined (missing images are embedded in-process).
+without it every cached part of the model is combined, bench/lfw_identification.py's too
+(clearsight.evaluation.parts; missing images are embedded in-process).
 Set CLEARSIGHT_FACE_MODEL to pick the face model.
 """
 
@@ -16,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,37 +26,9 @@ from _report import ROOT, machine, table, write_section
 
 sys.path.insert(0, str(ROOT / "src"))
 from clearsight import Engine
-from clearsight.evaluation import lfw
+from clearsight.evaluation import lfw, parts
 
 DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data")) / "lfw"
-
-
-def _part_path(model: str, i: int, n: int) -> Path:
-    return ROOT / "out" / f"lfw_pose_{model}_{i}of{n}.npz"
-
-
-def embed(engine: Engine, paths: list[str], out: Path | None) -> dict[str, tuple[np.ndarray, float, bool]]:
-    from clearsight import geometry
-    from clearsight.evaluation.lfw import centred_face
-
-    result: dict[str, tuple[np.ndarray, float, bool]] = {}
-    start = time.perf_counter()
-    for k, rel in enumerate(paths):
-        rgb = engine.decode(DATA / rel).rgb
-        face, fell_back = centred_face(engine.faces, rgb)
-        engine.faces.embed(rgb, [face])
-        assert face.embedding is not None
-        result[rel] = (face.embedding, float(geometry.pose(face.points)["Yaw"]), fell_back)
-        if k % 250 == 0:
-            print(f"{k}/{len(paths)} {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
-    if out is not None:
-        out.parent.mkdir(exist_ok=True)
-        np.savez(out, paths=np.array(list(result)), vectors=np.array([v[0] for v in result.values()]),
-                 yaw=np.array([v[1] for v in result.values()]),
-                 fallbacks=np.array([v[2] for v in result.values()]),
-                 seconds=time.perf_counter() - start)
-        print(f"wrote {out}: {len(result)} faces in {time.perf_counter() - start:.0f}s", file=sys.stderr)
-    return result
 
 
 def main() -> None:
@@ -68,42 +40,30 @@ def main() -> None:
     engine = Engine()
     model = engine.model_version
     if args.part:
-        i, n = (int(v) for v in args.part.split("/"))
-        embed(engine, paths[i::n], _part_path(model, i, n))
+        i, n = parts.parse_part(args.part)
+        parts.embed_part(engine, DATA, paths[i::n], parts.part_path(ROOT / "out", "lfw_pose", model, i, n))
         return
     report(engine, model, pairs, paths)
-
-
-def load(engine: Engine, model: str, paths: list[str]) -> dict[str, tuple[np.ndarray, float, bool]]:
-    """The cached parts of this model (any split), then whatever images they lack, embedded here."""
-    found: dict[str, tuple[np.ndarray, float, bool]] = {}
-    for f in sorted((ROOT / "out").glob(f"lfw_pose_{model}_*of*.npz")):
-        z = np.load(f)
-        for rel, vec, yaw, fb in zip(z["paths"], z["vectors"], z["yaw"], z["fallbacks"], strict=True):
-            found[str(rel)] = (vec, float(yaw), bool(fb))
-    missing = [p for p in paths if p not in found]
-    if missing:
-        print(f"embedding {len(missing)} images not in out/", file=sys.stderr)
-        found.update(embed(engine, missing, None))
-    return found
 
 
 def report(engine: Engine, model: str, pairs: list[lfw.Pair], paths: list[str]) -> None:
     from clearsight.evaluation import pose
 
-    faces = load(engine, model, paths)
-    scores = np.array([float(faces[p.first][0] @ faces[p.second][0]) for p in pairs])
+    faces = parts.load_parts(engine, DATA, paths, ROOT / "out")
+    row = faces.index()
+    first = np.array([row[p.first] for p in pairs])
+    second = np.array([row[p.second] for p in pairs])
+    scores = np.array([float(faces.vectors[a] @ faces.vectors[b]) for a, b in zip(first, second, strict=True)])
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
-    abs_yaw = pose.pair_yaw(np.array([faces[p.first][1] for p in pairs]),
-                            np.array([faces[p.second][1] for p in pairs]))
+    abs_yaw = pose.pair_yaw(faces.yaw[first], faces.yaw[second])
     similarity = engine.faces.calibration.similarity
     r = pose.evaluate_by_pose(scores, same, folds, abs_yaw, similarity)
     check = lfw.evaluate_scores(scores, same, folds, similarity)
     assert abs(check.accuracy - r.overall.accuracy) < 1e-9, (check.accuracy, r.overall.accuracy)
-    image_yaw = np.abs(np.array([faces[p][1] for p in paths]))
+    image_yaw = np.abs(faces.yaw)
     image_bins = np.bincount(pose.yaw_bins(image_yaw) + 1, minlength=len(r.edges) + 2)
-    fallbacks = sum(faces[p][2] for p in paths)
+    fallbacks = int(faces.fallbacks.sum())
 
     lo, hi = sorted((r.threshold, engine.calibration.score_for(80)))
     between = int(np.sum(same & (scores >= lo) & (scores < hi)))
@@ -145,8 +105,10 @@ def report(engine: Engine, model: str, pairs: list[lfw.Pair], paths: list[str]) 
         "(the API's) is at least N. QualityFilter AUTO refuses EXTREME_POSE from the first bin whose genuine "
         "pairs are missed more than twice as often as the accuracy table promises ("
         + ", ".join(f"{100 * m:.2f}% at {s}" for s, m in promised.items())
-        + f"): from this table, |yaw| >= {limit:g} (`pose.auto_yaw_limit`; `quality.AUTO_MAX_YAW` must equal it, "
-        "tests/test_quality.py checks).\n"
+        + "), beyond sampling doubt (the lower end of the bin's 95% Wilson interval above it): "
+        + (f"from this table, |yaw| >= {limit:g}" if limit is not None else
+           "no bin of this table falls short, so AUTO keeps MEDIUM's 60 degrees, where the measurements thin out")
+        + " (`pose.auto_yaw_limit`; tests/test_quality.py checks `quality.AUTO_MAX_YAW` against this table).\n"
         "- **Yaw caveat**: yaw is `clearsight.geometry.pose` on the 5 landmarks (eye, nose and mouth positions "
         "with an average face's proportions), not a 3D model fit: errors of 10-15 degrees, more at extreme "
         "poses, so bins blur into their neighbours. The top bin is small: "

@@ -53,9 +53,6 @@ class Calibration:
     b: float
     table: tuple[tuple[float, float, float, float], ...]  # (similarity, score, fmr, fnmr)
     fitted_on: str
-    # other versions whose stored vectors this one may search and add to, measured interchangeable
-    # (docs/accuracy.md, "Changing the face model")
-    reads: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, data: dict[str, Any] | None = None, *, model: str | None = None) -> Calibration:
@@ -76,7 +73,7 @@ class Calibration:
             for r in data["table"]
         )
         return cls(data["model_version"], recipe, float(data["a"]), float(data["b"]), table,
-                   data["fitted_on"], tuple(data.get("reads", ())))
+                   data["fitted_on"])
 
     def similarity(self, score: np.ndarray | float) -> np.ndarray:
         """Fused cosine score(s) -> Similarity in [0, 100]."""

@@ -53,11 +53,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data", str, "../shared/data",
             "Folder of the real labelled test data (LFW, faces, COCO, OCR); used by eval, tests and bench."),
     Setting("face_model", str, "",
-            "Face model version: clearsight-face-fused-2 (the default: MobileFaceNet + dlib's ResNet as ONNX), "
-            "clearsight-face-fused-1 (the same nets with dlib's own ResNet: as accurate, about 3x slower; the "
-            "default before 2026-12), clearsight-face-fast-1 (MobileFaceNet alone: faster, less accurate) or "
-            "clearsight-face-plus-1 (a 512-d net of unclear provenance: the most accurate; opt-in); empty "
-            "means the default. Collections pin theirs (`clearsight collection migrate`). See docs/accuracy.md."),
+            "Face model version: clearsight-face-mesh-1 (the default: MobileFaceNet aligned on MediaPipe Face Mesh "
+            "points), clearsight-face-fused-2 (MobileFaceNet + dlib's ResNet as ONNX, detector-aligned), "
+            "clearsight-face-fused-1 (the same with dlib's own ResNet: the default before 2026-12), "
+            "clearsight-face-fast-1 (MobileFaceNet, detector-aligned), clearsight-face-fused-3 (fused-2, mesh-aligned) "
+            "or clearsight-face-plus-1 (a 512-d net of unclear provenance; opt-in); empty means the default. "
+            "Collections pin theirs (`clearsight collection migrate`). See docs/accuracy.md."),
     Setting("threads", int, 0,
             "CPU threads per inference session; 0 means one per core."),
     Setting("workers", int, 0,

@@ -90,11 +90,13 @@ def exact_file(header: dict[str, object], body: bytes = b"") -> bytes:
 def test_hostile_exact_headers_fall_back_to_a_rebuild(engine, tmp_path: Path, header: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
     c = engine.open_collections(tmp_path)
     c.create_collection(collection_id="c")
-    ids = add_random(c.store, "c", 2, 320)
+    dim = c.calibration.recipe.dimension  # the collection's (the header's 320 stands for it)
+    header = {**header, "dimension": dim if header["dimension"] == 320 else header["dimension"]}
+    ids = add_random(c.store, "c", 2, dim)
     path = c._index_path("c")
     path.parent.mkdir(exist_ok=True)
-    path.write_bytes(exact_file(header, b"\0" * 4 * 320 * 3 + b"a\nb\nc"))
-    assert load_index(path, "c", 320, max_count=c.store.faces_ever()) is None
+    path.write_bytes(exact_file(header, b"\0" * 4 * dim * 3 + b"a\nb\nc"))
+    assert load_index(path, "c", dim, max_count=c.store.faces_ever()) is None
     assert sorted(c.index("c").ids) == sorted(ids)
     c.close()
 
@@ -121,7 +123,7 @@ def test_hostile_scan_headers_and_lengths(tmp_path: Path) -> None:
 def test_a_damaged_database_is_refused_with_recovery_steps(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     c = engine.open_collections(tmp_path)
     c.create_collection(collection_id="c")
-    add_random(c.store, "c", 3000, 320)
+    add_random(c.store, "c", 3000, c.calibration.recipe.dimension)
     c.store.vacuum()
     c.close()
     db = tmp_path / "clearsight.db"

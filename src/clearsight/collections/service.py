@@ -422,7 +422,7 @@ class Collections(SearchOps):
 
     def _collection_model(self, collection_id: str) -> str:
         row = self.store.collection(params.collection_id(collection_id))
-        if row.face_model != self.model_version and row.face_model not in self.calibration.reads:
+        if row.face_model != self.model_version:
             raise InvalidParameterException(
                 f"collection {collection_id!r} holds {row.face_model} embeddings but this server runs "
                 f"{self.model_version}; start it with CLEARSIGHT_FACE_MODEL={row.face_model}, or move the "

@@ -126,15 +126,28 @@ def evaluate_by_pose(
     return PoseResult(bins, overall, far, float(threshold), tuple(float(e) for e in edges))
 
 
+def wilson_lower(k: int, n: int, z: float = 1.96) -> float:
+    """The lower end of the Wilson score interval of a rate of k in n (95% for z = 1.96)."""
+    if n == 0:
+        return 0.0
+    p = k / n
+    centre = p + z * z / (2 * n)
+    margin = z * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)))
+    return max(0.0, (centre - margin) / (1 + z * z / n))
+
+
 def auto_yaw_limit(result: PoseResult, promised_miss: dict[int, float], *, factor: float = 2.0) -> float | None:
     """QualityFilter AUTO's EXTREME_POSE limit, decided from the measured table: the lower edge of
     the first |yaw| bin whose genuine pairs are missed at Similarity ``s`` more than ``factor``
-    times as often as ``promised_miss[s]`` (the FNMR the accuracy table publishes), for any ``s``;
-    None when no bin falls short. The bins are ordered by yaw; "unknown" is ignored."""
+    times as often as ``promised_miss[s]`` (the FNMR the accuracy table publishes), for any ``s``,
+    beyond doubt: the lower end of the 95% interval of the bin's miss rate must be above that. None
+    when no bin falls short. The bins are ordered by yaw; "unknown" is ignored."""
     lower = (0.0, *result.edges)
     for edge, b in zip(lower, result.bins, strict=False):
         if b.label == "unknown" or not b.genuine:
             continue
-        if any(1.0 - b.genuine_match[s] > factor * miss for s, miss in promised_miss.items() if s in b.genuine_match):
-            return edge
+        for s, miss in promised_miss.items():
+            missed = round((1.0 - b.genuine_match.get(s, 1.0)) * b.genuine)
+            if wilson_lower(missed, b.genuine) > factor * miss:
+                return edge
     return None

@@ -89,7 +89,8 @@ def clearsight_search(path: Path) -> dict[str, Any]:
     names = {m["Face"]["FaceId"]: m["Face"]["ExternalImageId"] for p in first["Persons"] for m in p["FaceMatches"]}
     found = sorted({names[t["FaceId"]] for t in tracks if "FaceId" in t})
     engine.close()
-    return {"wall": wall, "cpu": cpu, "duration": duration, "samples_with_faces": samples, "tracks": len(tracks),
+    return {"model": engine.model_version, "wall": wall, "cpu": cpu, "duration": duration,
+            "samples_with_faces": samples, "tracks": len(tracks),
             "embeddings_per_track": sum(t["EmbeddedFaces"] for t in tracks) / max(1, len(tracks)),
             "result_bytes": result_bytes, "found": found}
 
@@ -195,7 +196,8 @@ def main() -> None:
     decode_rows = [[res, d["frames"], f"{d['pyav_fps']:.0f}", f"{d['opencv_fps']:.0f}"] for res, d in decode.items()]
     md = (f"## Stored video: face search speed\n\n`bench/video.py` on {machine()} (load average {load:.1f} when "
           f"it started: other work shared the cores), the 10 s Hamilton clip, one frame every {SAMPLE_MS} ms, "
-          "both reference photos enrolled, the default face model; 1080p is the clip upscaled. x real time = "
+          f"both reference photos enrolled, the default face model ({runs[('clearsight', '360p')]['model']}); "
+          "1080p is the clip upscaled. x real time = "
           "video seconds per wall-clock second of analysis (decode, detect, track, embed, search, commit).\n\n"
           "x real time per CPU second = video seconds per CPU second the analysis used (all its threads): what a "
           "core of its own would give, whatever else ran.\n\n"

@@ -29,6 +29,17 @@ class DataDirectoryInUse(StorageError):
     """Another server is serving this data directory."""
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def secure(data_dir: Path) -> None:
     """Create ``data_dir`` 0700 if needed; make it and everything in it private to its owner."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

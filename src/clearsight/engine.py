@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .storage.base import Store
     from .storage.objects import ObjectStore
     from .text import TextReader
+    from .video.service import VideoService
 
 
 
@@ -110,14 +111,26 @@ class Engine:
             return LabelAnalyzer.from_loader(self.models)
 
     @cached_property
+    def video(self) -> VideoService:
+        """Stored-video jobs (Start*/Get*) and their runner (started by `serve` and `worker`)."""
+        from .video.service import VideoService
+
+        return VideoService(settings=self.settings, collections=self.collections, faces=self.faces,
+                            calibration=self.calibration, objects=self.objects, executor=self.executor,
+                            labels=lambda: self.labels, text=lambda: self.text)
+
+    @cached_property
     def executor(self) -> ThreadPoolExecutor:
         """The one pool that runs operations (decoding and inference) off the caller's thread: the
-        server's requests, batch CLI work and, later, video jobs share it (setting ``workers``)."""
+        server's requests, batch CLI work and video jobs share it (setting ``workers``)."""
         workers = int(self.settings.workers) or self.settings.cpu_threads
         return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
 
     def close(self) -> None:
-        """Snapshot the vector indexes and close the database (if they were opened)."""
+        """Stop the video jobs (they resume at the next start), snapshot the vector indexes and close the
+        database (if they were opened)."""
+        if "video" in self.__dict__:
+            self.video.runner.stop()
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
         if "collections" in self.__dict__:

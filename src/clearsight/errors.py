@@ -118,6 +118,26 @@ class InvalidS3ObjectException(ClearSightError):
     http_status = 400
 
 
+class VideoTooLargeException(ClearSightError):
+    """A video is larger (bytes) or longer (duration) than stored-video jobs accept."""
+
+    code = "VideoTooLargeException"
+    http_status = 400
+
+
+class InvalidVideoError(InvalidParameterException):
+    """A video that cannot be analysed: empty, truncated, corrupt, without a video stream (audio
+    only) or in a codec FFmpeg cannot decode. Start* refuses what it can tell at once; what shows
+    only while decoding ends the job FAILED with this message as its StatusMessage."""
+
+
+class LimitExceededException(ClearSightError):
+    """More stored-video jobs are queued or running than the setting ``video_max_jobs`` allows."""
+
+    code = "LimitExceededException"
+    http_status = 400
+
+
 class UnsupportedOperationException(ClearSightError):
     """A Rekognition operation ClearSight does not implement (the message names it)."""
 

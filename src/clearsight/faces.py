@@ -152,13 +152,15 @@ class FaceAnalyzer:
         return self.models.get(card, kind)
 
     # --- pipeline -------------------------------------------------------------------------
-    def detect(self, rgb: np.ndarray, *, max_faces: int | None = None) -> list[Face]:
+    def detect(self, rgb: np.ndarray, *, max_faces: int | None = None, upright: bool = False) -> list[Face]:
         """Faces, largest first, at most ``max_faces`` (default: the max_faces setting).
 
         YuNet proposes candidates; O-Net verifies them. A face's confidence is the mean of the
-        two (YuNet's score rescaled to 0-1, O-Net's face probability)."""
+        two (YuNet's score rescaled to 0-1, O-Net's face probability). ``upright`` skips the
+        rotated retries (video frames are made upright from their rotation metadata)."""
         limit = self.settings.max_faces if max_faces is None else max_faces
-        candidates: list[Detection] = self.detector.detect_any_orientation(rgb, min_confidence=CANDIDATE_SCORE)
+        find = self.detector.detect if upright else self.detector.detect_any_orientation
+        candidates: list[Detection] = find(rgb, min_confidence=CANDIDATE_SCORE)
         probs = self.verifier.face_probability(rgb, [d.box for d in candidates], [d.angle for d in candidates])
         faces = []
         for d, p in zip(candidates, probs):

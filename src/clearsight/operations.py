@@ -58,8 +58,8 @@ class Operation:
 
 
 def _op(name: str, target: str, group: str, *, audited: bool = False, collection: bool = False,
-        idempotent: bool = True, images: tuple[str, ...] = ()) -> Operation:
-    return Operation(name, target, group, audited, "CollectionId" if collection else None, idempotent, images)
+        idempotent: bool = True, images: tuple[str, ...] = (), job: str | None = None) -> Operation:
+    return Operation(name, target, group, audited, "CollectionId" if collection else None, idempotent, images, job)
 
 
 _IMAGE = ("Image",)
@@ -97,11 +97,23 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     _op("DeleteUser", "users.delete_user", "delete", audited=True, collection=True, idempotent=False),
     _op("DeleteCollection", "collections.delete_collection", "delete", audited=True, collection=True,
         idempotent=False),
+    # stored video: a Start* queues a job (idempotent with ClientRequestToken), its Get* pages the results
+    _op("StartFaceDetection", "video.start_face_detection", "detect", idempotent=False, job="FaceDetection"),
+    _op("GetFaceDetection", "video.get_face_detection", "detect", job="FaceDetection"),
+    _op("StartFaceSearch", "video.start_face_search", "search", audited=True, collection=True, idempotent=False,
+        job="FaceSearch"),
+    _op("GetFaceSearch", "video.get_face_search", "search", audited=True, job="FaceSearch"),
+    _op("StartLabelDetection", "video.start_label_detection", "detect", idempotent=False, job="LabelDetection"),
+    _op("GetLabelDetection", "video.get_label_detection", "detect", job="LabelDetection"),
+    _op("StartTextDetection", "video.start_text_detection", "detect", idempotent=False, job="TextDetection"),
+    _op("GetTextDetection", "video.get_text_detection", "detect", job="TextDetection"),
+    _op("StartSegmentDetection", "video.start_segment_detection", "detect", idempotent=False,
+        job="SegmentDetection"),
+    _op("GetSegmentDetection", "video.get_segment_detection", "detect", job="SegmentDetection"),
 )}
 
 _NO_MODEL = "no model for it ships in a registry package that runs here"
 _CUSTOM = "Custom Labels trains models in AWS; ClearSight serves fixed, registry-packaged models"
-_VIDEO = "stored-video jobs are not built yet (planned: the 'Stored video' issue)"
 _STREAM = "live-camera stream processors are not built yet (planned: the 'Live cameras' issue)"
 _TAGS = "resource tags other than CreateCollection's are not kept; collection policies use clearsight:* tags"
 
@@ -127,10 +139,9 @@ NOT_IMPLEMENTED: dict[str, str] = {
         "DescribeProjectVersions", "DescribeProjects", "DetectCustomLabels", "DistributeDatasetEntries",
         "ListDatasetEntries", "ListDatasetLabels", "ListProjectPolicies", "PutProjectPolicy",
         "StartProjectVersion", "StopProjectVersion", "UpdateDatasetEntries")},
-    **{op: _VIDEO for op in (
-        "StartFaceDetection", "GetFaceDetection", "StartFaceSearch", "GetFaceSearch", "StartLabelDetection",
-        "GetLabelDetection", "StartPersonTracking", "GetPersonTracking", "StartSegmentDetection",
-        "GetSegmentDetection", "StartTextDetection", "GetTextDetection")},
+    "StartPersonTracking": "discontinued by AWS (Rekognition Video people pathing); use StartFaceSearch, whose "
+                           "Persons carry a track Index, or StartFaceDetection",
+    "GetPersonTracking": "discontinued by AWS, as StartPersonTracking",
     **{op: _STREAM for op in (
         "CreateStreamProcessor", "DeleteStreamProcessor", "DescribeStreamProcessor", "ListStreamProcessors",
         "StartStreamProcessor", "StopStreamProcessor", "UpdateStreamProcessor")},

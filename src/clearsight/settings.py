@@ -108,6 +108,35 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds between the server's retention purges and pending-erasure compactions."),
     Setting("max_faces", int, 100,
             "Most faces returned per image, largest first (Rekognition: 100)."),
+    # --- stored video (Start*/Get* jobs) --------------------------------------------------------
+    Setting("video_sample_ms", int, 200,
+            "Stored-video jobs analyse one frame every this many milliseconds of video (the first frame at or "
+            "after each multiple); `clearsight video faces --sample-ms` overrides it for one run."),
+    Setting("video_chunk_ms", int, 5000,
+            "Milliseconds of video a job analyses between checkpoints: its results so far are committed, so a "
+            "restart (or kill -9) resumes from the last checkpoint without losing or repeating results."),
+    Setting("video_max_jobs", int, 20,
+            "Stored-video jobs queued or running at once; one more is refused with LimitExceededException "
+            "(Rekognition's default quota is 20)."),
+    Setting("video_workers", int, 1,
+            "Video jobs that analyse at once. Each runs one chunk at a time on the engine's executor, queued "
+            "behind the requests already waiting, so a long video never holds a worker the server needs."),
+    Setting("video_prefetch", bool, True,
+            "A video job decodes and detects its next sampled frames in a helper thread while its worker tracks and "
+            "embeds the current one (one job uses two cores when they are free); false keeps each job on its one "
+            "executor thread."),
+    Setting("video_result_days", float, 7.0,
+            "Days a finished job's results are kept (Rekognition: 7), never longer than the searched "
+            "collection's retention period; then they are purged and erased."),
+    Setting("video_max_bytes", int, 10 * 1024**3,
+            "Largest video file a job accepts (Rekognition: 10 GB); a larger one is VideoTooLargeException."),
+    Setting("video_max_hours", float, 6.0,
+            "Longest video a job accepts, in hours (Rekognition: 6); a longer one is VideoTooLargeException."),
+    Setting("video_notification_sinks", str, "",
+            "Where a job's completion is delivered for each NotificationChannel.SNSTopicArn (SNS is not "
+            "emulated): `ARN=SINK[|SINK...]` entries separated by `;`, a SINK being an http(s):// URL that is "
+            "POSTed Rekognition's notification JSON or a folder that gets one <JobId>.json file. A Start* "
+            "naming a topic not listed here is refused."),
     # --- the HTTP service under attack: signatures, connections, memory ----------------------
     Setting("regions", str, "us-east-1",
             "Comma-separated regions accepted in a request's SigV4 credential scope (the clients' "

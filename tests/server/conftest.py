@@ -25,6 +25,7 @@ class Server:
     key_id: str
     secret: str
     s3_root: Path
+    proc: subprocess.Popen[bytes] | None = None  # the server process (tests that kill it)
 
     def client(self, **overrides: Any) -> Any:
         import boto3
@@ -80,7 +81,7 @@ def start_server(data_dir: Path, *, env: dict[str, str] | None = None, key: bool
             raise RuntimeError("server did not start:\n" + (data_dir / "server.log").read_text())
         time.sleep(0.3)
     try:
-        yield Server(url, data_dir, made["AccessKeyId"], made["SecretAccessKey"], s3_root)
+        yield Server(url, data_dir, made["AccessKeyId"], made["SecretAccessKey"], s3_root, proc)
     finally:
         proc.terminate()
         try:

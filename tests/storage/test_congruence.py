@@ -11,11 +11,12 @@ pseudonyms) so a backend that made its own ids could join; timestamps are masked
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +30,7 @@ from clearsight.errors import ClearSightError
 from clearsight.faces import Face, Probe
 from clearsight.policy.context import Caller, acting_as
 from clearsight.settings import Settings
-from clearsight.storage.base import Store
+from clearsight.storage.base import JobRow, Store
 from clearsight.storage.memory import MemoryStore
 from clearsight.storage.sqlite import SqliteStore
 
@@ -139,6 +140,7 @@ def sequence(c: Collections, u: Users) -> Iterator[tuple[str, Any]]:
             break
     faces = {f["ExternalImageId"]: f["FaceId"] for f in c.list_faces(collection_id="alpha")["Faces"]
              if "ExternalImageId" in f}
+    yield from jobs(c.store, faces)
     yield call("describe alpha", c.describe_collection, collection_id="alpha")
     yield call("search a1", c.search_faces, collection_id="alpha", face_id=faces["a1"], face_match_threshold=50)
     yield call("search by a3", c.search_faces_by_image, collection_id="alpha", image="a3", face_match_threshold=50)
@@ -174,11 +176,53 @@ def sequence(c: Collections, u: Users) -> Iterator[tuple[str, Any]]:
     yield call("collections left", c.list_collections)
     yield "audit verify", {k: v for k, v in asdict(c.audit.verify()).items() if k != "head"}
     yield "audit records", [{k: v for k, v in r.items() if k != "hash"} for r in c.audit.records()]
+    yield "jobs after deletions", [job_row(j) for j in c.store.jobs()]
     yield "change log", [(op, cid[:8]) for _, cid, _, op in c.store.changes_since(0)]
     yield "token", (c.store.recall_token("k", "IndexFaces", "t1"),
                     c.store.remember_token("k", "IndexFaces", "t1", "sha-a", '{"ok": 1}'),
                     c.store.remember_token("k", "IndexFaces", "t1", "sha-b", '{"ok": 2}'),
                     c.store.recall_token("k", "IndexFaces", "t1"), c.store.recall_token("k", "IndexFaces", "t2"))
+
+
+def job_row(job: JobRow | None) -> dict[str, Any] | None:
+    return None if job is None else {k: v for k, v in asdict(job).items() if k != "updated"}
+
+
+def jobs(store: Store, faces: dict[str, str]) -> Iterator[tuple[str, Any]]:
+    """Stored-video jobs: limits, owners, checkpoints, both result orders, the end, the scrub."""
+    def job(job_id: str, collection: str | None) -> JobRow:
+        return JobRow(job_id=job_id, kind="FaceSearch", status="IN_PROGRESS", request="{}", request_sha256="r",
+                      collection_id=collection, caller="{}", metadata="{}", created=1.0, updated=1.0)
+
+    def call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
+        try:
+            out = fn(*args, **kwargs)
+            return name, job_row(out) if isinstance(out, JobRow) else out
+        except ClearSightError as exc:
+            return name, {"error": exc.code, "type": type(exc).__name__}
+
+    yield call("create job", store.create_job, job("j1", "alpha"), max_active=2)
+    yield call("create job again", store.create_job, replace(job("j1", "beta"), request_sha256="x"), max_active=2)
+    yield call("create job 2", store.create_job, job("j2", None), max_active=2)
+    yield call("create job over the limit", store.create_job, job("j3", None), max_active=2)
+    yield call("claim", store.claim_job, "j1", "me", expected=None)
+    yield call("claim taken", store.claim_job, "j1", "you", expected=None)
+    yield call("checkpoint by another", store.checkpoint_job, "j1", "you", progress_ms=5, state="{}", results=[])
+    rows = [(400, 1, '{"b": 1}'), (200, 0, '{"a": 0}'), (200, 1, '{"a": 1}')]
+    yield call("checkpoint", store.checkpoint_job, "j1", "me", progress_ms=400, state='{"s": 1}', results=rows)
+    yield call("checkpoint again", store.checkpoint_job, "j1", "me", progress_ms=400, state='{"s": 2}',
+               results=rows[:1])
+    yield call("results by time", store.job_results, "j1")
+    yield call("results by index after", store.job_results, "j1", by_index=True, after=(0, 200), limit=2)
+    match = [{"Similarity": 99.0, "Face": {"FaceId": faces[n], "UserId": "ann"}} for n in ("a1", "g")]
+    summary = json.dumps({"CollectionId": "alpha", "Tracks": [{"Index": 0, "FaceMatches": match}]})
+    yield call("finish", store.finish_job, "j1", status="SUCCEEDED", message=None, summary=summary, expires=50.0)
+    yield call("finish 2", store.finish_job, "j2", status="FAILED", message="no", summary=None, expires=500.0)
+    yield call("jobs in progress", lambda: [job_row(j) for j in store.jobs(status="IN_PROGRESS")])
+    yield call("job", lambda: job_row(store.job("j1")))
+    yield call("purge", store.purge_jobs, 100.0)
+    yield call("create job 4", store.create_job, replace(job("j4", "alpha"), status="SUCCEEDED", summary=summary),
+               max_active=1)
 
 
 def normalised(transcript: list[tuple[str, Any]], pseudonym: Callable[[str], str]) -> list[tuple[str, Any]]:
@@ -247,6 +291,13 @@ def test_the_sequence_means_something(reference: list[tuple[str, Any]]) -> None:
     assert answers["associate b1 to ann"]["UnsuccessfulFaceAssociations"][0]["Reasons"] == ["LOW_MATCH_CONFIDENCE"]
     assert answers["audit verify"]["ok"] and answers["audit verify"]["records"] > 20
     assert answers["collections left"]["CollectionIds"] == ["alpha"]
+    assert answers["create job again"] == answers["create job"], "an existing job is returned, not replaced"
+    assert answers["create job over the limit"]["type"] == "LimitExceededException"
+    assert answers["claim taken"] is False and answers["checkpoint by another"] is False
+    assert [r[:2] for r in answers["results by time"]] == [[200, 0], [200, 1], [400, 1]]
+    assert answers["purge"] == ["j1"]
+    scrubbed = json.loads(answers["jobs after deletions"][1]["summary"])["Tracks"][0]
+    assert len(scrubbed["FaceMatches"]) == 1 and "UserId" not in scrubbed["FaceMatches"][0]["Face"]
     assert answers["token"][0] is None and answers["token"][1] == answers["token"][2] == answers["token"][3]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ def output_path(base: Path, index: int, count: int) -> Path:
 
 def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]], out: Path) -> None:
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    _faces_on(img, faces)
+    _write(img, out)
+
+
+def _faces_on(img: np.ndarray, faces: list[dict[str, Any]]) -> None:
     h, w = img.shape[:2]
     thick = max(1, round(max(h, w) / 400))
     for i, face in enumerate(faces, 1):
@@ -30,7 +36,31 @@ def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]], out: Path) -> None:
         label = f"{i}: {face['Confidence']:.0f}"
         cv2.putText(img, label, (p1[0], max(12, p1[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.4 * thick, (0, 200, 0), thick)
-    _write(img, out)
+
+
+def draw_video_faces(frames: Iterable[tuple[int, np.ndarray]], faces: list[dict[str, Any]], out: Path,
+                     fps: float) -> None:
+    """The sampled frames with their faces (GetFaceDetection's Faces), as an H.264 video at ``fps``."""
+    import av
+
+    at: dict[int, list[dict[str, Any]]] = {}
+    for f in faces:
+        at.setdefault(f["Timestamp"], []).append(f["Face"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(out), "w") as container:
+        stream = None
+        for timestamp, rgb in frames:
+            if stream is None:
+                stream = container.add_stream("libx264", rate=max(1, round(fps)))
+                stream.width, stream.height = rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2
+                stream.pix_fmt = "yuv420p"
+            img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            _faces_on(img, at.get(timestamp, []))
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: stream.height, : stream.width], np.uint8),
+                                               format="bgr24")
+            container.mux(stream.encode(frame))
+        if stream is not None:
+            container.mux(stream.encode(None))
 
 
 def draw_labels(rgb: np.ndarray, labels: list[dict[str, Any]], out: Path) -> None:

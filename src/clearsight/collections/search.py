@@ -81,7 +81,8 @@ class SearchOps:
         out = [(h, float(cal.similarity(h.score))) for h in kept]
         return [(h, s) for h, s in out if s >= threshold][:k], len(idx)
 
-    def _matches(self, cid: str, version: str, hits: list[tuple[Hit, float]]) -> list[dict[str, Any]]:
+    def face_matches(self, cid: str, version: str, hits: list[tuple[Hit, float]]) -> list[dict[str, Any]]:
+        """FaceMatches for search hits: each face's record (faces deleted meanwhile are left out)."""
         from .service import face_record
 
         rows = {r.face_id: r for r in self.store.faces(cid, face_ids=[h.face_id for h, _ in hits],
@@ -113,7 +114,7 @@ class SearchOps:
             raise ResourceNotFoundException(f"face {fid} does not exist in collection {collection_id!r}")
         rec.results = [{"SearchedFaceId": fid}]
         hits, gallery = self.search_vector(collection_id, vec, threshold=t, k=k, exclude={fid})
-        return self._finish(rec, gallery, hits, {"SearchedFaceId": fid, "FaceMatches": self._matches(
+        return self._finish(rec, gallery, hits, {"SearchedFaceId": fid, "FaceMatches": self.face_matches(
             collection_id, version, hits), "FaceModelVersion": version}, t)
 
     @audited("SearchFacesByImage")
@@ -133,7 +134,7 @@ class SearchOps:
         hits, gallery = self.search_vector(collection_id, face.embedding, threshold=t, k=k)
         return self._finish(rec, gallery, hits, {
             "SearchedFaceBoundingBox": detail["BoundingBox"], "SearchedFaceConfidence": detail["Confidence"],
-            "FaceMatches": self._matches(collection_id, version, hits), "FaceModelVersion": version}, t)
+            "FaceMatches": self.face_matches(collection_id, version, hits), "FaceModelVersion": version}, t)
 
     def _finish(self, rec: AuditRecord, gallery: int, hits: list[tuple[Hit, float]],
                 response: dict[str, Any], threshold: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import params, quality
-from ..datadir import other_server_running, secure
+from ..datadir import other_server_running, process_alive, secure
 from ..errors import AccessDeniedException, ClearSightError, InvalidParameterException
 from ..faces import Face, parse_attributes
 from ..geometry import bounding_box
@@ -55,13 +55,7 @@ def _in_progress(path: Path) -> bool:
     pid = int(parts[-3])
     if pid == os.getpid():
         return False  # this process writes snapshots under the lock held by the caller
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def face_record(row: FaceRow, model_version: str) -> dict[str, Any]:

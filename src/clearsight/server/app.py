@@ -183,6 +183,7 @@ def create_app(engine: Engine, *, auth: bool = True) -> Starlette:
         await loop.run_in_executor(service.pool, _warm, engine)
         await loop.run_in_executor(service.pool, _maintain, engine)  # retention purge at startup
         task = asyncio.create_task(_maintenance_loop(service))
+        engine.video.runner.start()  # stored-video jobs, those left by a previous process first
         yield
         task.cancel()
         service.close()
@@ -200,10 +201,11 @@ def create_app(engine: Engine, *, auth: bool = True) -> Starlette:
 
 
 def _maintain(engine: Engine) -> None:
-    """Purge faces past their retention period, finish any pending erasure (both audited) and refresh
-    the signed audit checkpoint."""
+    """Purge faces past their retention period and video job results past theirs, finish any pending
+    erasure (audited) and refresh the signed audit checkpoint."""
     c = engine.collections
     c.purge_expired()
+    engine.video.purge_expired()  # job results past video_result_days (or their collection's retention)
     if c.erasure_pending:
         c.complete_erasure()
     c.audit.write_checkpoint()  # an idle server's chain head is pinned too, not only after a burst

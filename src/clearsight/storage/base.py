@@ -2,7 +2,8 @@
 
 A :class:`Store` is the source of truth: collections, faces and their vectors, users, the
 ``sources`` of a folder index, policies, erasure receipts, the audit chain's rows, the change log
-that vector indexes replay, and the request tokens that make retried writes idempotent. A
+that vector indexes replay, the request tokens that make retried writes idempotent, and
+stored-video jobs with their results. A
 :class:`VectorIndex` is derived from the change log and can always be rebuilt from the store.
 
 Every write is one transaction. Write methods take an ``audit`` hook, called inside that
@@ -28,8 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["TOKEN_TTL", "AuditHook", "AuditTx", "CollectionRow", "DeleteAuditHook", "FaceRow", "Hit", "NewFace",
-           "Store", "VectorIndex", "retention_days"]
+__all__ = ["JOB_STATUSES", "TOKEN_TTL", "AuditHook", "AuditTx", "CollectionRow", "DeleteAuditHook", "FaceRow", "Hit",
+           "JobRow", "NewFace", "ResultRow", "Store", "VectorIndex", "retention_days", "scrub_summary"]
 
 TOKEN_TTL = 24 * 3600.0  # a ClientRequestToken is remembered this long (seconds)
 
@@ -63,6 +64,67 @@ class NewFace:
     bbox: dict[str, float]
     confidence: float
     vector: np.ndarray
+
+
+JOB_STATUSES = ("IN_PROGRESS", "SUCCEEDED", "FAILED")
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A stored-video job. ``request`` is the Start* request (JSON, the Video and JobTag as given);
+    ``caller`` the caller it runs as (JSON); ``state`` its last checkpoint (JSON, may hold the
+    job's own probe embeddings: cleared when the job ends); ``summary`` what the finished job
+    adds to its per-timestamp results (JSON: per-track matches, accountability); ``owner`` the
+    runner working on it (None: nobody); ``expires`` when its results are purged."""
+
+    job_id: str
+    kind: str
+    status: str
+    request: str
+    request_sha256: str
+    collection_id: str | None
+    caller: str
+    metadata: str
+    created: float
+    updated: float
+    status_message: str | None = None
+    progress_ms: int = 0
+    state: str | None = None
+    summary: str | None = None
+    expires: float | None = None
+    owner: str | None = None
+
+
+ResultRow = tuple[int, int, str]  # (Timestamp ms, index within the timestamp or track, item JSON)
+
+
+def scrub_summary(summary: str, collection_id: str, face_ids: set[str] | None, user_ids: set[str]) -> str:
+    """A job summary without the matches of deleted faces (``None``: every match, the collection is
+    gone) and without deleted users' ids; each track's best match is recomputed. Every backend
+    scrubs with this, inside the deletion's transaction."""
+    import json
+
+    data = json.loads(summary)
+    if data.get("CollectionId") != collection_id:
+        return summary
+    for track in data.get("Tracks", []):
+        kept = []
+        for m in track.get("FaceMatches", []):
+            face = m["Face"]
+            if face_ids is None or face["FaceId"] in face_ids:
+                continue
+            if face.get("UserId") in user_ids:
+                face.pop("UserId")
+            kept.append(m)
+        track["FaceMatches"] = kept
+        for key in ("FaceId", "UserId", "BestSimilarity"):
+            track.pop(key, None)
+        if kept:
+            best = max(kept, key=lambda m: m["Similarity"])
+            track["FaceId"], track["BestSimilarity"] = best["Face"]["FaceId"], best["Similarity"]
+            if "UserId" in best["Face"]:
+                track["UserId"] = best["Face"]["UserId"]
+    return json.dumps(data, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -173,6 +235,28 @@ class Store(Protocol):
     def audit_rows(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]: ...
     def audit_hash(self, seq: int) -> str | None: ...
     def audit_last_record(self) -> str | None: ...
+
+    # stored-video jobs. Deleting faces, a user or a collection scrubs their ids from job summaries in
+    # the same transaction (scrub_summary); results rows never name an enrolled face.
+    def create_job(self, job: JobRow, *, max_active: int, audit: AuditHook | None = None) -> JobRow:
+        """Insert ``job`` (and its audit record) and return it; the stored job if ``job_id`` exists
+        (nothing written). LimitExceededException when ``max_active`` jobs are IN_PROGRESS."""
+    def job(self, job_id: str) -> JobRow | None: ...
+    def jobs(self, *, status: str | None = None, after: str = "", limit: int = 1000) -> list[JobRow]: ...
+    def claim_job(self, job_id: str, owner: str | None, *, expected: str | None) -> bool:
+        """Compare-and-set the job's owner (expected: the owner the caller saw); False if it changed."""
+    def checkpoint_job(self, job_id: str, owner: str, *, progress_ms: int, state: str | None,
+                       results: Sequence[ResultRow]) -> bool:
+        """Commit a chunk: its results (a row already stored is replaced, never repeated), the
+        progress and the checkpoint, if ``owner`` still owns the IN_PROGRESS job (else False)."""
+    def finish_job(self, job_id: str, *, status: str, message: str | None, summary: str | None,
+                   expires: float | None, audit: AuditHook | None = None) -> None:
+        """End the job (checkpoint cleared, owner released) with its audit record, in one transaction."""
+    def job_results(self, job_id: str, *, by_index: bool = False, after: tuple[int, int] | None = None,
+                    limit: int = 1000) -> list[ResultRow]:
+        """Results by (Timestamp, index), or by (index, Timestamp), after the given pair."""
+    def purge_jobs(self, before: float) -> list[str]:
+        """Delete the jobs (and results) that expired before ``before``; returns their ids."""
 
     # ClientRequestToken idempotency (remembered TOKEN_TTL seconds)
     def recall_token(self, access_key_id: str, operation: str, token: str) -> tuple[str, str] | None: ...

@@ -22,8 +22,26 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException, StorageError
-from .base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, VectorIndex, retention_days
+from ..errors import (
+    ConflictException,
+    LimitExceededException,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+    StorageError,
+)
+from .base import (
+    TOKEN_TTL,
+    AuditHook,
+    CollectionRow,
+    DeleteAuditHook,
+    FaceRow,
+    JobRow,
+    NewFace,
+    ResultRow,
+    VectorIndex,
+    retention_days,
+    scrub_summary,
+)
 
 __all__ = ["MemoryStore", "MemoryTx"]
 
@@ -49,6 +67,8 @@ class _State:
     erasures: list[dict[str, Any]] = field(default_factory=list)  # in rowid order (rowid = position + 1)
     audit: list[tuple[int, str, str, str]] = field(default_factory=list)
     tokens: dict[tuple[str, str, str], tuple[str, str, float]] = field(default_factory=dict)
+    jobs: dict[str, JobRow] = field(default_factory=dict)
+    results: dict[tuple[str, int, int], str] = field(default_factory=dict)  # (job, Timestamp, index) -> item
     staged: dict[str, tuple[str, str, np.ndarray]] = field(default_factory=dict)  # face_id -> (collection, model, v)
     face_seq: int = 0  # AUTOINCREMENT counters: never reused
     change_seq: int = 0
@@ -156,6 +176,7 @@ class MemoryStore:
             s.changes = [c for c in s.changes if c[1] != collection_id]
             s.policies.pop(collection_id, None)
             del s.collections[collection_id]
+            self._scrub_jobs(s, collection_id, None, set())
             self._change(s, collection_id, "", "del")
             if receipt is not None:
                 self._receipt(s, receipt, "DeleteCollection", collection_id, len(gone))
@@ -245,6 +266,8 @@ class MemoryStore:
                          if not (k[0] == collection_id and v in images and v not in left)}
             if receipt is not None and found:
                 self._receipt(s, receipt, operation, collection_id, len(found))
+            if found:
+                self._scrub_jobs(s, collection_id, set(found), set())
             if audit:
                 audit(MemoryTx(s), found)
         return found
@@ -316,6 +339,7 @@ class MemoryStore:
                                                if f.row.collection_id == collection_id and f.row.user_id == user_id],
                             None)
             del s.users[(collection_id, user_id)]
+            self._scrub_jobs(s, collection_id, set(), {user_id})
             if audit:
                 audit(MemoryTx(s))
 
@@ -412,6 +436,85 @@ class MemoryStore:
     def audit_last_record(self) -> str | None:
         with self._lock:
             return self._state.audit[-1][1] if self._state.audit else None
+
+    # --- stored-video jobs ------------------------------------------------------------------
+    @staticmethod
+    def _scrub_jobs(s: _State, collection_id: str, face_ids: set[str] | None, user_ids: set[str]) -> None:
+        for job_id, job in s.jobs.items():
+            if job.collection_id == collection_id and job.summary is not None:
+                scrubbed = scrub_summary(job.summary, collection_id, face_ids, user_ids)
+                if scrubbed != job.summary:
+                    s.jobs[job_id] = replace(job, summary=scrubbed)
+
+    def create_job(self, job: JobRow, *, max_active: int, audit: AuditHook | None = None) -> JobRow:
+        with self._write() as s:
+            if job.job_id in s.jobs:
+                return s.jobs[job.job_id]
+            active = sum(1 for j in s.jobs.values() if j.status == "IN_PROGRESS")
+            if active >= max_active:
+                raise LimitExceededException(
+                    f"{active} video jobs are queued or running, the most allowed (setting video_max_jobs); "
+                    "retry when one has finished")
+            s.jobs[job.job_id] = job
+            if audit:
+                audit(MemoryTx(s))
+        return job
+
+    def job(self, job_id: str) -> JobRow | None:
+        with self._lock:
+            return self._state.jobs.get(job_id)
+
+    def jobs(self, *, status: str | None = None, after: str = "", limit: int = 1000) -> list[JobRow]:
+        with self._lock:
+            rows = [j for j in self._state.jobs.values() if j.job_id > after and status in (None, j.status)]
+        return sorted(rows, key=lambda j: j.job_id)[:limit]
+
+    def claim_job(self, job_id: str, owner: str | None, *, expected: str | None) -> bool:
+        with self._write() as s:
+            job = s.jobs.get(job_id)
+            if job is None or job.owner != expected or job.status != "IN_PROGRESS":
+                return False
+            s.jobs[job_id] = replace(job, owner=owner, updated=self.clock())
+        return True
+
+    def checkpoint_job(self, job_id: str, owner: str, *, progress_ms: int, state: str | None,
+                       results: Sequence[ResultRow]) -> bool:
+        with self._write() as s:
+            job = s.jobs.get(job_id)
+            if job is None or job.owner != owner or job.status != "IN_PROGRESS":
+                return False
+            s.jobs[job_id] = replace(job, progress_ms=progress_ms, state=state, updated=self.clock())
+            for ts, i, item in results:
+                s.results[(job_id, ts, i)] = item
+        return True
+
+    def finish_job(self, job_id: str, *, status: str, message: str | None, summary: str | None,
+                   expires: float | None, audit: AuditHook | None = None) -> None:
+        with self._write() as s:
+            job = s.jobs.get(job_id)
+            if job is not None:
+                s.jobs[job_id] = replace(job, status=status, status_message=message, summary=summary,
+                                         expires=expires, state=None, owner=None, updated=self.clock())
+            if audit:
+                audit(MemoryTx(s))
+
+    def job_results(self, job_id: str, *, by_index: bool = False, after: tuple[int, int] | None = None,
+                    limit: int = 1000) -> list[ResultRow]:
+        def key(r: ResultRow) -> tuple[int, int]:
+            return (r[1], r[0]) if by_index else (r[0], r[1])
+
+        start = after if after is not None else (-1, -1)
+        with self._lock:
+            rows = [(ts, i, item) for (j, ts, i), item in self._state.results.items() if j == job_id]
+        return sorted((r for r in rows if key(r) > start), key=key)[:limit]
+
+    def purge_jobs(self, before: float) -> list[str]:
+        with self._write() as s:
+            ids = sorted(j.job_id for j in s.jobs.values() if j.expires is not None and j.expires < before)
+            for j in ids:
+                del s.jobs[j]
+            s.results = {k: v for k, v in s.results.items() if k[0] not in ids}
+        return ids
 
     # --- request tokens ---------------------------------------------------------------------
     def recall_token(self, access_key_id: str, operation: str, token: str) -> tuple[str, str] | None:

@@ -140,7 +140,38 @@ MODEL_STAGING = (
     "ALTER TABLE staged_vectors ALTER COLUMN vector SET STATISTICS 0",
 )
 
+VIDEO_JOBS = (
+    f"""CREATE TABLE video_jobs (
+    job_id {ID} PRIMARY KEY,
+    kind text NOT NULL,
+    status text NOT NULL CHECK (status IN ('IN_PROGRESS', 'SUCCEEDED', 'FAILED')),
+    request text NOT NULL,
+    request_sha256 text NOT NULL,
+    collection_id text COLLATE "C",
+    caller text NOT NULL,
+    metadata text NOT NULL,
+    created double precision NOT NULL,
+    updated double precision NOT NULL,
+    status_message text,
+    progress_ms bigint NOT NULL DEFAULT 0,
+    state text,
+    summary text,
+    expires double precision,
+    owner text
+)""",
+    "CREATE INDEX video_jobs_by_status ON video_jobs (status, job_id)",
+    f"""CREATE TABLE video_results (
+    job_id {ID} REFERENCES video_jobs(job_id) ON DELETE CASCADE,
+    timestamp bigint NOT NULL,
+    idx integer NOT NULL,
+    item text NOT NULL,
+    PRIMARY KEY (job_id, timestamp, idx)
+)""",
+    "CREATE INDEX video_results_by_index ON video_results (job_id, idx, timestamp)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store, audit, access keys, request tokens and staged vectors",
               STORE + AUDIT + KEYS + REQUEST_TOKENS + MODEL_STAGING),
+    Migration(2, "stored-video jobs and their results", VIDEO_JOBS),
 )

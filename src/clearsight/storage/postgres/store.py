@@ -27,6 +27,7 @@ from psycopg import sql
 from ...errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException
 from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, VectorIndex, retention_days
 from .database import PgDatabase, open_pg_database
+from .jobs import PostgresJobs
 from .migrations import NO_STATISTICS
 
 __all__ = ["INDEX_TYPES", "PostgresStore", "PostgresTx", "matrix", "partition"]
@@ -68,7 +69,7 @@ class PostgresTx:
         self.conn.execute("INSERT INTO audit VALUES (%s,%s,%s,%s)", (seq, record, prev_hash, hash))
 
 
-class PostgresStore:
+class PostgresStore(PostgresJobs):
     def __init__(self, database: PgDatabase | str, *, index_type: str = "halfvec") -> None:
         if index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be one of {', '.join(INDEX_TYPES)}")
@@ -171,6 +172,7 @@ class PostgresStore:
             for table in ("staged_vectors", "users", "sources", "changes", "policies", "collections"):
                 conn.execute(sql.SQL("DELETE FROM {} WHERE collection_id=%s").format(sql.Identifier(table)),
                              (collection_id,))
+            self._scrub_jobs(conn, collection_id, None, set())
             # tells every index, in this process or another, that the collection is gone (no face id)
             self._log(conn, collection_id, [("", "del")])
             if receipt is not None:
@@ -276,6 +278,8 @@ class PostgresStore:
             self._log(conn, collection_id, [(f, "del") for f in found])
             if receipt is not None and found:
                 self._receipt(conn, receipt, operation, collection_id, len(found))
+            if found:
+                self._scrub_jobs(conn, collection_id, set(found), set())
             if audit:
                 audit(PostgresTx(conn), found)
         return found
@@ -371,6 +375,7 @@ class PostgresStore:
             conn.execute("UPDATE faces SET user_id=NULL WHERE collection_id=%s AND user_id=%s",
                          (collection_id, user_id))
             conn.execute("DELETE FROM users WHERE collection_id=%s AND user_id=%s", (collection_id, user_id))
+            self._scrub_jobs(conn, collection_id, set(), {user_id})
             if audit:
                 audit(PostgresTx(conn))
 

@@ -127,9 +127,40 @@ MODEL_STAGING = (
     "CREATE INDEX IF NOT EXISTS staged_by_collection ON staged_vectors(collection_id, face_model)",
 )
 
+VIDEO_JOBS = (
+    """CREATE TABLE IF NOT EXISTS video_jobs (
+    job_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('IN_PROGRESS', 'SUCCEEDED', 'FAILED')),
+    request TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
+    collection_id TEXT,
+    caller TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    status_message TEXT,
+    progress_ms INTEGER NOT NULL DEFAULT 0,
+    state TEXT,
+    summary TEXT,
+    expires REAL,
+    owner TEXT
+)""",
+    "CREATE INDEX IF NOT EXISTS video_jobs_by_status ON video_jobs(status, job_id)",
+    """CREATE TABLE IF NOT EXISTS video_results (
+    job_id TEXT NOT NULL REFERENCES video_jobs(job_id) ON DELETE CASCADE,
+    timestamp INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (job_id, timestamp, idx)
+)""",
+    "CREATE INDEX IF NOT EXISTS video_results_by_index ON video_results(job_id, idx, timestamp)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store, audit and access keys (the schema before numbered migrations)", STORE + AUDIT + KEYS,
               reapply=True),
     Migration(2, "request tokens (ClientRequestToken idempotency)", REQUEST_TOKENS, reapply=True),
     Migration(3, "staged vectors (migrating a collection to another face model)", MODEL_STAGING, reapply=True),
+    Migration(4, "stored-video jobs and their results", VIDEO_JOBS, reapply=True),
 )

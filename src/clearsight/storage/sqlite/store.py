@@ -31,6 +31,7 @@ import numpy as np
 from ...errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException
 from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, VectorIndex
 from .database import Database
+from .jobs import SqliteJobs
 
 __all__ = ["SqliteStore", "SqliteTx"]
 
@@ -59,7 +60,7 @@ class SqliteTx:
         self.db.execute("INSERT INTO audit VALUES (?,?,?,?)", (seq, record, prev_hash, hash))
 
 
-class SqliteStore:
+class SqliteStore(SqliteJobs):
     def __init__(self, database: Database | Path) -> None:
         self.database = database if isinstance(database, Database) else Database(database)
         self.path = self.database.path
@@ -128,6 +129,7 @@ class SqliteStore:
             db.execute("DELETE FROM changes WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM policies WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
+            self._scrub_jobs(db, collection_id, None, set())
             # tells every index, in this process or another, that the collection is gone (no face id)
             db.execute("INSERT INTO changes (collection_id, face_id, op) VALUES (?, '', 'del')", (collection_id,))
             if receipt is not None:
@@ -233,6 +235,8 @@ class SqliteStore:
                            [(collection_id, i) for i in {i for _, i in rows}])
             if receipt is not None and found:
                 self._receipt(db, receipt, operation, collection_id, len(found))
+            if found:
+                self._scrub_jobs(db, collection_id, set(found), set())
             if audit:
                 audit(SqliteTx(db), found)
         return found
@@ -377,6 +381,7 @@ class SqliteStore:
             self._require_user(db, collection_id, user_id)
             db.execute("UPDATE faces SET user_id=NULL WHERE collection_id=? AND user_id=?", (collection_id, user_id))
             db.execute("DELETE FROM users WHERE collection_id=? AND user_id=?", (collection_id, user_id))
+            self._scrub_jobs(db, collection_id, set(), {user_id})
             if audit:
                 audit(SqliteTx(db))
 

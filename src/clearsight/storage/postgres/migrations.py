@@ -170,8 +170,26 @@ VIDEO_JOBS = (
     "CREATE INDEX video_results_by_index ON video_results (job_id, idx, timestamp)",
 )
 
+STREAM_PROCESSORS = (
+    f"""CREATE TABLE stream_processors (
+    name {ID} PRIMARY KEY,
+    arn text NOT NULL,
+    status text NOT NULL CHECK (status IN ('STOPPED', 'STARTING', 'RUNNING', 'FAILED', 'STOPPING', 'UPDATING')),
+    request text NOT NULL,
+    collection_id text COLLATE "C",
+    caller text NOT NULL,
+    created double precision NOT NULL,
+    updated double precision NOT NULL,
+    status_message text,
+    session text,
+    stats text,
+    owner text
+)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store, audit, access keys, request tokens and staged vectors",
               STORE + AUDIT + KEYS + REQUEST_TOKENS + MODEL_STAGING),
     Migration(2, "stored-video jobs and their results", VIDEO_JOBS),
+    Migration(3, "stream processors (live cameras)", STREAM_PROCESSORS),
 )

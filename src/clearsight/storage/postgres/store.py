@@ -29,6 +29,7 @@ from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow
 from .database import PgDatabase, open_pg_database
 from .jobs import PostgresJobs
 from .migrations import NO_STATISTICS
+from .processors import PostgresProcessors
 
 __all__ = ["INDEX_TYPES", "PostgresStore", "PostgresTx", "matrix", "partition"]
 
@@ -69,7 +70,7 @@ class PostgresTx:
         self.conn.execute("INSERT INTO audit VALUES (%s,%s,%s,%s)", (seq, record, prev_hash, hash))
 
 
-class PostgresStore(PostgresJobs):
+class PostgresStore(PostgresJobs, PostgresProcessors):
     def __init__(self, database: PgDatabase | str, *, index_type: str = "halfvec") -> None:
         if index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be one of {', '.join(INDEX_TYPES)}")

@@ -184,6 +184,7 @@ def create_app(engine: Engine, *, auth: bool = True) -> Starlette:
         await loop.run_in_executor(service.pool, _maintain, engine)  # retention purge at startup
         task = asyncio.create_task(_maintenance_loop(service))
         engine.video.runner.start()  # stored-video jobs, those left by a previous process first
+        engine.streams.runner.start()  # stream processors, resuming those left RUNNING by a previous process
         yield
         task.cancel()
         service.close()

@@ -80,6 +80,7 @@ class LiveFaceSearch:
         self.collection_id, self.threshold, self.regions = collection_id, threshold, regions
         self.version = ""
         self.k = MATCHES_PER_FACE
+        self.seq = -1
         self._renew()
 
     def _renew(self) -> None:
@@ -91,6 +92,11 @@ class LiveFaceSearch:
         """The frame's FaceSearchResponse entries and the identifications made on it."""
         if len(self.search.tracker.tracks) > MAX_TRACKS:
             self._renew()
+        seq = self.collections.store.last_change()
+        if seq != self.seq:  # faces enrolled or deleted: every track is searched again (a deleted face is never
+            self.seq = seq  # reported after its deletion, a newly enrolled one is found on faces already in view)
+            for known in self.known.values():
+                known.embedded = -1
         sample = Sample(frame.pts_ms, frame.rgb, frame.pts_ms + 1)
         rows = self.search.add(sample, self.search.prepare(sample))
         entries, found = [], []

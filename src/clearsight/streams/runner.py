@@ -16,6 +16,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ..policy.audit import AuditRecord
+from ..policy.context import Caller, acting_as
 from ..storage.base import ProcessorRow
 from ..video.jobs import claimable, owner_name
 
@@ -101,8 +103,14 @@ class StreamRunner:
             return
         from .session import Session
 
-        if resumed:
+        if resumed:  # a start the operations did not make: audited as the processor's creator
             log.info("stream processor %s: resuming (it was %s, owned by %s)", row.name, row.status, row.owner)
+            caller = Caller.from_json(row.caller)
+            with acting_as(caller):
+                self.service.audit.append(AuditRecord(
+                    "StreamProcessorResumed", row.collection_id, results=[{"StreamProcessor": row.name}],
+                    detail=f"stream processor {row.name} resumed by {self.owner} (it was {row.status}, owned by "
+                           f"{row.owner})"))
         session = Session(self.service, row.name, self.owner)
         session.status, session._message = "STARTING", message
         self.sessions[row.name] = session.start()

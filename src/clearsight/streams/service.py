@@ -207,7 +207,7 @@ class StreamProcessors:
                 raise InvalidParameterException("NotificationChannel needs SNSTopicArn (and nothing else)")
             self.notices.check_topic(notification_channel["SNSTopicArn"])
         if tags is not None and LATENCY_TAG in tags:
-            params.number(f"tag {LATENCY_TAG}", _number(tags[LATENCY_TAG]), 1, 3_600_000)
+            params.number(f"tag {LATENCY_TAG}", _number(tags[LATENCY_TAG]), 0, 3_600_000)
         if data_sharing_preference is not None and (not isinstance(data_sharing_preference, dict) or not isinstance(
                 data_sharing_preference.get("OptIn"), bool)):
             raise InvalidParameterException("DataSharingPreference needs OptIn (true or false)")

@@ -41,7 +41,9 @@ BACKOFF = (1.0, 30.0)
 @dataclass
 class Stats:
     frames_analysed: int = 0
-    frames_dropped: int = 0
+    frames_dropped: int = 0  # of which:
+    dropped_replaced: int = 0  # a newer frame arrived while the worker was busy
+    dropped_late: int = 0  # older than the latency budget when its turn came
     records: int = 0
     identifications: int = 0
     reconnects: int = 0
@@ -55,6 +57,7 @@ class Stats:
             return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
 
         return {"FramesAnalysed": self.frames_analysed, "FramesDropped": self.frames_dropped,
+                "FramesDroppedReplaced": self.dropped_replaced, "FramesDroppedLate": self.dropped_late,
                 "Records": self.records, "Identifications": self.identifications, "Reconnects": self.reconnects,
                 "SinkFailures": self.sink_failures, "LatencyMillisP50": pct(0.5), "LatencyMillisP99": pct(0.99)}
 
@@ -132,7 +135,14 @@ class Session:
         if self.stop_event.is_set():
             return
         self.stop_event.set()
-        self._save(status=status, status_message=message, owner=None, stats=self.stats_json())
+        cid = self.request["Settings"].get("FaceSearch", {}).get("CollectionId")
+        rec = AuditRecord("StreamProcessorEnded", cid, outcome="ok" if status == "STOPPED" else "error",
+                          detail=f"stream processor {self.name} session {self.session.get('SessionId')} {status}: "
+                                 f"{message}", results=[{"StreamProcessor": self.name}])
+        with acting_as(self.caller):
+            self.service.store.update_processor(self.name, {"status": status, "status_message": message,
+                                                            "owner": None, "stats": self.stats_json()},
+                                                expected={"owner": self.owner}, audit=self.service.audit.hook(rec))
         self.service.notify(self.name, self.request, self.session, status, message)
         self.ended.set()
 
@@ -174,8 +184,9 @@ class Session:
 
     def _offer(self, frame: Frame) -> None:
         with self._cond:
-            if self._pending is not None:
-                self.stats.frames_dropped += 1  # the worker is still busy with an older frame
+            if self._pending is not None:  # the worker is still busy with an older frame
+                self.stats.frames_dropped += 1
+                self.stats.dropped_replaced += 1
             self._pending = frame
             self._cond.notify()
 
@@ -195,13 +206,14 @@ class Session:
                 frame = self._next()
                 if frame is None:
                     continue
-                if 1000 * (time.time() - frame.arrived) > self.budget_ms:
-                    self.stats.frames_dropped += 1
-                    continue
                 first = frame.arrived if first is None else first
                 if limit and frame.arrived - first > float(limit):
                     self.end("STOPPED", f"StopSelector.MaxDurationInSeconds ({limit} s) reached")
                     return
+                if 1000 * (time.time() - frame.arrived) > self.budget_ms:
+                    self.stats.frames_dropped += 1
+                    self.stats.dropped_late += 1
+                    continue
                 try:
                     if time.monotonic() - checked > POLICY_EVERY:
                         self._check_policy()
@@ -227,7 +239,7 @@ class Session:
     def _refused(self, exc: ClearSightError) -> None:
         cid = self.request["Settings"].get("FaceSearch", {}).get("CollectionId")
         rec = AuditRecord("StreamProcessorSearch", cid, outcome="refused" if isinstance(exc, AccessDeniedException)
-                          else "error", detail=f"stream processor {self.name} FAILED: {exc.code}: {exc.message}")
+                          else "error", detail=f"stream processor {self.name}: {exc.code}: {exc.message}")
         self.service.audit.append(rec)
         self.end("FAILED", f"{exc.code}: {exc.message}")
 

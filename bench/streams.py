@@ -5,7 +5,7 @@ arrival at the decoder, and end to end from the camera sending it), frames analy
 per stream, CPU per stream, and RSS sampled over a longer run. Writes the "streams" section of
 docs/benchmarks.md.
 
-    python bench/streams.py --seconds 60 --rss-seconds 600
+    python bench/streams.py --seconds 60 --rss-seconds 600 --rss-streams 2
 """
 
 from __future__ import annotations
@@ -97,16 +97,18 @@ def run(streams: int, seconds: float, work: Path, rss_every: float = 0.0) -> dic
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=60.0, help="run length per stream count")
-    ap.add_argument("--rss-seconds", type=float, default=600.0, help="the RSS run's length (4 streams)")
+    ap.add_argument("--rss-seconds", type=float, default=600.0, help="the RSS run's length")
+    ap.add_argument("--rss-streams", type=int, default=2, help="the RSS run's cameras")
     ap.add_argument("--counts", default="1,4,8")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rows = [run(int(n), args.seconds, Path(tmp)) for n in args.counts.split(",")]
-        soak = run(4, args.rss_seconds, Path(tmp), rss_every=max(5.0, args.rss_seconds / 20))
+        soak = run(args.rss_streams, args.rss_seconds, Path(tmp), rss_every=max(5.0, args.rss_seconds / 20))
     print(json.dumps([*rows, soak], indent=1))
     md = [f"Stream processors (`bench/streams.py --seconds {args.seconds:g} --rss-seconds {args.rss_seconds:g}`), "
-          f"{machine()}, shared with other work; sampling {200} ms (5 frames/s per camera), latency budget 1000 ms, "
+          f"{machine()}, shared with other work (load average {os.getloadavg()[0]:.1f} at the end); "
+          "sampling 200 ms (5 frames/s per camera), latency budget 1000 ms, "
           "face search of a 2-face collection, the engine's executor with one worker per core. Each camera is the "
           "Hamilton clip (640x360, 29.97 fps) served live over HTTP MPEG-TS from this process. Latency: from the "
           "frame's arrival at the decoder to its record written (ClearSight), and end to end from the camera sending "
@@ -117,7 +119,8 @@ def main() -> None:
                 [[r["streams"], r["records"], r["miranda_records"], r["p50"], r["p99"], r["e2e_p50"], r["e2e_p99"],
                   r["analysed_per_stream_s"], r["dropped"], f"{100 * r['drop_share']:.0f}%", r["cpu_per_stream"]]
                  for r in rows]), "",
-          f"RSS over a {args.rss_seconds:g} s run of 4 streams (MB, sampled): "
+          f"RSS over a {args.rss_seconds:g} s run of {args.rss_streams} streams ({soak['records']} records, "
+          f"{soak['dropped']} frames dropped; MB, sampled): "
           + ", ".join(f"{t:.0f} s: {m:.0f}" for t, m in soak["rss"])
           + f"; peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB over the whole script."]
     if not args.no_write:

@@ -1,10 +1,14 @@
 """Stream processors in process, on the Hamilton clip replayed as a camera: requests refused with clear
 errors, face search records and their audit trail, regions of interest, the latency budget dropping
-frames (never queueing them), the policy enforced while running, connected-home labels and notices."""
+frames (never queueing them), the policy enforced while running, connected-home labels and notices,
+and the CLI."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -151,3 +155,23 @@ def test_connected_home_labels_and_notices(streams: Factory, tmp_path: Path) -> 
     notices = [json.loads(p.read_text()) for p in (tmp_path / "notices").glob("home-*.json")]
     kinds = {n["eventNamespace"]["type"] for n in notices}
     assert kinds == {"LABEL_DETECTED", "STREAM_PROCESSING_COMPLETE"}
+
+
+def test_cli_lists_and_stops(streams: Factory) -> None:
+    s, _ = streams()
+    create(s, "cam")
+    s.start_stream_processor(name="cam")  # no runner here: it waits STARTING
+    data_dir = str(s.settings.data_dir)
+    env_settings = {"CLEARSIGHT_STREAM_SOURCES": str(s.settings.stream_sources),
+                    "CLEARSIGHT_STREAM_SINKS": str(s.settings.stream_sinks)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "clearsight.cli", "streams", *args, "--data-dir", data_dir],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, **env_settings})
+
+    listed = cli("list")
+    assert listed.returncode == 0 and "cam" in listed.stdout and "STARTING" in listed.stdout, listed.stderr
+    assert cli("stop", "cam").returncode == 0
+    assert json.loads(cli("show", "cam", "--json").stdout)["Status"] == "STOPPED"
+    refused = cli("start", "nobody")
+    assert refused.returncode == 1 and "ResourceNotFoundException" in refused.stderr

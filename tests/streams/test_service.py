@@ -50,10 +50,12 @@ def records(s: StreamProcessors, name: str) -> list[dict[str, Any]]:
 
 def test_requests_are_refused_with_clear_errors(streams: Factory) -> None:
     s, _ = streams()
+    (s.s3_root / "records").mkdir(parents=True)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"input": {"KinesisVideoStream": {"Arn": kvs("elsewhere")}}}, "stream_sources"),
         ({"output": {"KinesisDataStream": {"Arn": OUT.replace("out", "other")}}}, "stream_sinks"),
         ({"output": {"S3Destination": {"Bucket": "nobucket"}}}, "does not exist"),
+        ({"output": {"S3Destination": {"Bucket": "records", "KeyPrefix": "../../"}}}, "leaves its bucket"),
         ({"settings": {}}, "exactly one of FaceSearch and ConnectedHome"),
         ({"settings": {"ConnectedHome": {"Labels": ["CAR"]}}}, "PERSON, PET, PACKAGE, ALL"),
         ({"settings": {"FaceSearch": {"CollectionId": "nope"}}}, "nope"),
@@ -94,7 +96,9 @@ def test_regions_of_interest() -> None:
 
 def test_face_search_records_audit_regions_and_the_budget(streams: Factory) -> None:
     s, ids = streams()
-    create(s, "all")
+    (s.s3_root / "records").mkdir(parents=True)
+    create(s, "all", output={"KinesisDataStream": {"Arn": OUT}, "S3Destination": {"Bucket": "records",
+                                                                                    "KeyPrefix": "lobby/"}})
     create(s, "corner", regions_of_interest=[{"BoundingBox": {"Left": 0, "Top": 0, "Width": 0.05, "Height": 0.05}}])
     create(s, "hurried", tags={"clearsight:latency-ms": "0"})
     for name in ("all", "corner", "hurried"):
@@ -108,6 +112,9 @@ def test_face_search_records_audit_regions_and_the_budget(streams: Factory) -> N
                        for f in r["FaceSearchResponse"] for m in f["MatchedFaces"])
     assert set(got[0]) >= {"InputInformation", "StreamProcessorInformation", "FaceSearchResponse"}
     assert got[0]["InputInformation"]["KinesisVideo"]["StreamArn"] == CLIP
+    session = s.describe_stream_processor(name="all")["ClearSightStreamProcessor"]["SessionId"]
+    in_bucket = (s.s3_root / "records" / "lobby" / "all" / session / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in in_bucket] == got
     assert records(s, "corner") == [], "no face has its centre in the corner region"
     hurried = s.describe_stream_processor(name="hurried")["ClearSightStreamProcessor"]
     assert records(s, "hurried") == [] and hurried["FramesAnalysed"] == 0 and hurried["FramesDroppedLate"] > 5

@@ -111,9 +111,16 @@ class StreamRunner:
                     "StreamProcessorResumed", row.collection_id, results=[{"StreamProcessor": row.name}],
                     detail=f"stream processor {row.name} resumed by {self.owner} (it was {row.status}, owned by "
                            f"{row.owner})"))
-        session = Session(self.service, row.name, self.owner)
-        session.status, session._message = "STARTING", message
-        self.sessions[row.name] = session.start()
+        try:
+            session = Session(self.service, row.name, self.owner)
+            session.status, session._message = "STARTING", message
+            self.sessions[row.name] = session.start()
+        except Exception as exc:  # it cannot even start (a model failed to load...): FAILED, saying why
+            log.exception("stream processor %s could not start", row.name)
+            self.store.update_processor(row.name, {"status": "FAILED", "owner": None,
+                                                   "status_message": f"could not start: {type(exc).__name__}: {exc}"},
+                                        expected={"owner": self.owner})
+            return
         self._beats[row.name] = time.monotonic()
 
     def _follow(self, row: ProcessorRow, session: Session) -> None:

@@ -199,6 +199,7 @@ class StreamProcessors:
         if output.get("S3Destination") and not (self.s3_root / output["S3Destination"]["Bucket"]).is_dir():
             raise InvalidParameterException(f"Output.S3Destination.Bucket {output['S3Destination']['Bucket']!r} does "
                                             "not exist (a bucket is a folder under the setting s3_root)")
+        self.sinks.writer(output, name, "session", self.s3_root)  # a KeyPrefix that leaves its bucket is refused
         chosen = self._settings(settings)
         if not isinstance(role_arn, str) or not ROLE.match(role_arn):
             raise InvalidParameterException(f"RoleArn {role_arn!r} is not an IAM role ARN")

@@ -113,7 +113,7 @@ class StreamRunner:
                            f"{row.owner})"))
         try:
             session = Session(self.service, row.name, self.owner)
-            session.status, session._message = "STARTING", message
+            session.status, session.message = "STARTING", message
             self.sessions[row.name] = session.start()
         except Exception as exc:  # it cannot even start (a model failed to load...): FAILED, saying why
             log.exception("stream processor %s could not start", row.name)
@@ -136,9 +136,9 @@ class StreamRunner:
             return
         if row.status == "UPDATING":
             session.reconfigure()
-            self.store.update_processor(row.name, {"status": "RUNNING"}, expected={"owner": self.owner,
-                                                                                    "status": "UPDATING"})
-            session.status = "RUNNING"
+            if self.store.update_processor(row.name, {"status": "RUNNING", "status_message": None},
+                                           expected={"owner": self.owner, "status": "UPDATING"}):
+                session.status, session.message = "RUNNING", None
             return
         if time.monotonic() - self._beats.get(row.name, 0.0) >= self.heartbeat:
             self._beats[row.name] = time.monotonic()

@@ -29,6 +29,7 @@ from ..policy.audit import AuditRecord, audited, current_record
 from ..policy.context import Caller, acting_as, current
 from ..policy.scopes import may_use
 from ..storage.base import ProcessorRow
+from ..video.jobs import claimable
 from ..video.notify import ROLE
 from ..video.notify import Sinks as Notices
 from .analysis import CONNECTED_HOME, MATCHES_PER_FACE
@@ -257,7 +258,8 @@ class StreamProcessors:
         rec.collection, rec.results = row.collection_id, [{"StreamProcessor": name}]
         if row.status not in ACTIVE:
             raise ResourceInUseException(f"stream processor {name!r} is {row.status}, not running")
-        status = "STOPPED" if row.owner is None else "STOPPING"  # nobody runs it: stopped at once
+        nobody = claimable(row.owner, row.updated, me="", now=self.store.clock(), lease=self.runner.lease)
+        status = "STOPPED" if nobody else "STOPPING"  # nobody runs it (any more): stopped at once
         if not self.store.update_processor(name, {"status": status, "status_message": None},
                                            expected={"status": row.status, "owner": row.owner},
                                            audit=self.audit.hook(rec)):

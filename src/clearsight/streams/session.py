@@ -70,7 +70,7 @@ class Session:
         self.request: dict[str, Any] = service.request_of(row)
         self.session: dict[str, Any] = service.session_of(row)
         self.caller = Caller.from_json(row.caller)
-        self.status = row.status
+        self.status, self.message = row.status, row.status_message
         self.stats = Stats()
         self.stop_event = threading.Event()
         self.ended = threading.Event()
@@ -119,16 +119,19 @@ class Session:
         if self._writer is not None:
             self._writer.close()
 
-    def _save(self, **changes: Any) -> bool:
-        ok = self.service.store.update_processor(self.name, changes, expected={"owner": self.owner})
-        if not ok:  # stopped, deleted or taken over: this session is over
-            self.stop_event.set()
-        return ok
-
     def _set_status(self, status: str, message: str | None) -> None:
-        if (status, message) != (self.status, getattr(self, "_message", None)):
-            if self._save(status=status, status_message=message):
-                self.status, self._message = status, message
+        """A change of the session's own status, if the processor is still as it saw it: an operation's
+        STOPPING or UPDATING is never overwritten (the runner handles those)."""
+        if (status, message) == (self.status, self.message):
+            return
+        store = self.service.store
+        if store.update_processor(self.name, {"status": status, "status_message": message},
+                                  expected={"owner": self.owner, "status": self.status}):
+            self.status, self.message = status, message
+            return
+        row = store.processor(self.name)
+        if row is None or row.owner != self.owner:  # deleted or taken over: this session is over
+            self.stop_event.set()
 
     def end(self, status: str, message: str | None) -> None:
         """The session ends by itself (its camera ended or failed, its time is up, its policy refuses)."""

@@ -106,7 +106,8 @@ def main() -> None:
         rows = [run(int(n), args.seconds, Path(tmp)) for n in args.counts.split(",")]
         soak = run(args.rss_streams, args.rss_seconds, Path(tmp), rss_every=max(5.0, args.rss_seconds / 20))
     print(json.dumps([*rows, soak], indent=1))
-    md = [f"Stream processors (`bench/streams.py --seconds {args.seconds:g} --rss-seconds {args.rss_seconds:g}`), "
+    md = ["## Live cameras: stream processors", "",
+          f"Stream processors (`bench/streams.py --seconds {args.seconds:g} --rss-seconds {args.rss_seconds:g}`), "
           f"{machine()}, shared with other work (load average {os.getloadavg()[0]:.1f} at the end); "
           "sampling 200 ms (5 frames/s per camera), latency budget 1000 ms, "
           "face search of a 2-face collection, the engine's executor with one worker per core. Each camera is the "

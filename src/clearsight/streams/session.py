@@ -2,7 +2,8 @@
 the newest sampled frame on the engine's executor and writes its record.
 
 Frames never queue: the reader keeps one pending frame, and a newer one replaces it (the older is
-dropped and counted); the worker drops a frame older than the latency budget when its turn comes.
+dropped and counted); a frame older than the latency budget when its turn comes (at the worker, and
+again when an executor thread takes it up) is dropped too.
 So a processor that falls behind its camera loses frames, never memory, and says how many. A
 camera that cannot be opened or stops sending is retried with backoff (1 s doubling to 30 s),
 the processor STARTING with a StatusMessage saying why, until ``stream_retry_seconds`` pass
@@ -18,8 +19,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import AccessDeniedException, ClearSightError
 from ..policy.audit import AuditRecord
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Session", "Stats"]
 
 log = logging.getLogger("clearsight.streams")
+T = TypeVar("T")
 POLICY_EVERY = 10.0  # seconds between re-checks of the searched collection's policy
 BACKOFF = (1.0, 30.0)
 
@@ -213,9 +216,7 @@ class Session:
                 if limit and frame.arrived - first > float(limit):
                     self.end("STOPPED", f"StopSelector.MaxDurationInSeconds ({limit} s) reached")
                     return
-                if 1000 * (time.time() - frame.arrived) > self.budget_ms:
-                    self.stats.frames_dropped += 1
-                    self.stats.dropped_late += 1
+                if self._late(frame):
                     continue
                 try:
                     if time.monotonic() - checked > POLICY_EVERY:
@@ -246,10 +247,25 @@ class Session:
         self.service.audit.append(rec)
         self.end("FAILED", f"{exc.code}: {exc.message}")
 
+    def _late(self, frame: Frame) -> bool:
+        if 1000 * (time.time() - frame.arrived) <= self.budget_ms:
+            return False
+        self.stats.frames_dropped += 1
+        self.stats.dropped_late += 1
+        return True
+
+    def _run(self, analyse: Callable[[Frame], T], frame: Frame) -> T | None:
+        """``analyse(frame)`` on the engine's executor, unless the frame went past the budget while it
+        waited there for a worker (the executor is shared: requests and other cameras queue too)."""
+        return self.service.executor.submit(lambda: None if self._late(frame) else analyse(frame)).result()
+
     def _frame(self, frame: Frame) -> None:
         analysis = self.analysis
         if isinstance(analysis, LiveFaceSearch):
-            entries, found = self.service.executor.submit(analysis.analyse, frame).result()
+            searched = self._run(analysis.analyse, frame)
+            if searched is None:
+                return
+            entries, found = searched
             for ident in found:  # recorded before the record that discloses it is written
                 self.service.audit.append(AuditRecord(
                     "StreamProcessorIdentification", analysis.collection_id, threshold=analysis.threshold,
@@ -260,7 +276,9 @@ class Session:
                 self.stats.identifications += 1
             body: dict[str, Any] | None = {"FaceSearchResponse": entries} if entries else None
         else:
-            labels = self.service.executor.submit(analysis.analyse, frame).result()
+            labels = self._run(analysis.analyse, frame)
+            if labels is None:
+                return
             body = {"labels": [{**label, "id": str(uuid.uuid4())} for label in labels]} if labels else None
         self.stats.frames_analysed += 1
         if self.status != "RUNNING":

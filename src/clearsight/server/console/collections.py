@@ -260,7 +260,7 @@ def _detail(visitor: Visitor, data: dict[str, Any], policy: CollectionPolicy, us
              f'<div class="row"><button type="submit" form="faces-form" class="danger">Delete selected faces</button>'
              f'{more}</div></section>')
     index = ('<section class="card"><h2>Index faces</h2><form class="controls" data-form="index" '
-             f'data-collection="{esc(cid)}"><div class="drop" data-drop="image"><label for="file-index">Image to index'
+             f'data-index-collection="{esc(cid)}"><div class="drop" data-drop="image"><label for="file-index">Image to index'
              '</label><input type="file" id="file-index" accept="image/jpeg,image/png" data-file="image">'
              '<p class="muted">the faces\' vectors are stored, the image is not</p></div>'
              '<label>ExternalImageId <input name="external_image_id" maxlength="255" data-external-id></label>'

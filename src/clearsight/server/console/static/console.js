@@ -271,7 +271,7 @@
   });
 
   // --- Search -----------------------------------------------------------------------------
-  const collection = $("[data-collection]");
+  const collection = $("select[data-collection]");
   function purposeRule() {
     const opt = collection.selectedOptions[0];
     const required = opt && opt.dataset.requirePurpose === "true";
@@ -318,7 +318,7 @@
   // --- Index faces (collection page) ------------------------------------------------------
   onSubmit("index", async (form) => {
     const file = fileOf(form, "image");
-    const payload = { CollectionId: form.dataset.collection, Image: { Bytes: await base64(file) }, MaxFaces: 10 };
+    const payload = { CollectionId: form.dataset.indexCollection, Image: { Bytes: await base64(file) }, MaxFaces: 10 };
     const ext = $("[data-external-id]", form).value.trim();
     if (ext) payload.ExternalImageId = ext;
     const out = await api("IndexFaces", payload);

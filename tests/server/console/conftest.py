@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Console:
         return client
 
     def anonymous(self) -> httpx.Client:
-        client = httpx.Client(base_url=self.url, timeout=120)
+        client = httpx.Client(base_url=self.url, timeout=120, follow_redirects=True)
         self.clients.append(client)
         return client
 

@@ -109,7 +109,8 @@ def routes(console: Console) -> list[BaseRoute]:
         body = ('<section class="card receipt"><h2>Store the secret now</h2><p>It is shown once and cannot be '
                 'read again; revoke the key and make another if it is lost.</p><dl class="facts">'
                 f'<dt>AccessKeyId</dt><dd><code data-new-key>{esc(key_id)}</code></dd><dt>SecretAccessKey</dt>'
-                f'<dd><code data-new-secret>{esc(secret)}</code></dd><dt>Scopes</dt><dd>{esc(", ".join(sorted(scopes)))}'
+                f'<dd><code data-new-secret>{esc(secret)}</code></dd><dt>Scopes</dt>'
+                f'<dd>{esc(", ".join(sorted(scopes)))}'
                 f'</dd><dt>Collections</dt><dd>{esc(collections)}</dd></dl></section>'
                 f'<p><a href="{PREFIX}/keys">Back to the keys</a></p>')
         return console.page(visitor, "keys", f"Key {name} created", body)
@@ -167,7 +168,8 @@ def _record_row(r: dict[str, Any]) -> str:
     outcome = str(r.get("outcome"))
     detail = f'<div class="muted small">{esc(r.get("detail"))}</div>' if r.get("detail") else ""
     return (f'<tr data-operation="{esc(r.get("operation"))}"><td class="num">{esc(r.get("seq"))}</td>'
-            f'<td>{when(r.get("time"))}</td><td>{esc(r.get("operation"))}</td><td>{esc(r.get("collection") or "-")}</td>'
+            f'<td>{when(r.get("time"))}</td><td>{esc(r.get("operation"))}</td>'
+            f'<td>{esc(r.get("collection") or "-")}</td>'
             f'<td><code>{esc(r.get("access_key_id"))}</code></td><td>{esc(r.get("purpose") or "-")}</td>'
             f'<td><span class="tag {esc(outcome)}">{esc(outcome)}</span>{detail}</td>'
             f'<td class="num">{len(r.get("results") or [])}</td></tr>')

@@ -174,8 +174,12 @@ def routes(console: Console) -> list[BaseRoute]:
         return text + (f" Not disassociated: {reasons(out, 'UnsuccessfulFaceDisassociations')}"
                        if out.get("UnsuccessfulFaceDisassociations") else "")
 
-    user = (lambda f: {"UserId": f.get("user_id", "").strip()})
-    with_faces = (lambda f: {"UserId": f.get("user_id", "").strip(), "FaceIds": ids(f)})
+    def user(f: dict[str, str]) -> dict[str, Any]:
+        return {"UserId": f.get("user_id", "").strip()}
+
+    def with_faces(f: dict[str, str]) -> dict[str, Any]:
+        return {"UserId": f.get("user_id", "").strip(), "FaceIds": ids(f)}
+
     return [Route("/collections", listing), Route("/collections.json", listing),
             Route("/collections/create", create, methods=["POST"]),
             Route("/collections/{cid}", detail),
@@ -260,7 +264,8 @@ def _detail(visitor: Visitor, data: dict[str, Any], policy: CollectionPolicy, us
              f'<div class="row"><button type="submit" form="faces-form" class="danger">Delete selected faces</button>'
              f'{more}</div></section>')
     index = ('<section class="card"><h2>Index faces</h2><form class="controls" data-form="index" '
-             f'data-index-collection="{esc(cid)}"><div class="drop" data-drop="image"><label for="file-index">Image to index'
+             f'data-index-collection="{esc(cid)}"><div class="drop" data-drop="image">'
+             '<label for="file-index">Image to index'
              '</label><input type="file" id="file-index" accept="image/jpeg,image/png" data-file="image">'
              '<p class="muted">the faces\' vectors are stored, the image is not</p></div>'
              '<label>ExternalImageId <input name="external_image_id" maxlength="255" data-external-id></label>'

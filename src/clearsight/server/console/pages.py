@@ -50,7 +50,8 @@ ANALYZE = ('<p class="lede">Find faces, labels and text in one image. The image 
            '<div class="alert" role="alert" hidden data-error></div>'
            '<div class="split"><figure class="stage" data-stage="image"><figcaption class="muted">No image yet.'
            '</figcaption></figure><aside class="card"><h2>Found <span data-count></span></h2>'
-           '<ol class="items" data-items></ol><h2>Selected</h2><pre class="json" tabindex="0" data-selected>Click a box or an item.'
+           '<ol class="items" data-items></ol><h2>Selected</h2>'
+           '<pre class="json" tabindex="0" data-selected>Click a box or an item.'
            '</pre></aside></div>')
 
 COMPARE_INTRO = ('<p class="lede">Compare the largest face of a source image with every face of a target image. '

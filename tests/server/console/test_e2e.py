@@ -67,6 +67,14 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def until(page: Any, expression: str, timeout: float = 20) -> None:
+    """Poll ``expression`` (page.wait_for_function evaluates strings, which the console's CSP refuses)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        time.sleep(0.1)
+
+
 def accessible(page: Any, axe: str) -> None:
     """axe-core finds no serious or critical violation on the page as it is now."""
     page.evaluate(axe + "\n;0")
@@ -176,10 +184,34 @@ def test_collection_index_search_audit(page: Any, live: Server, axe_source: str)
     accessible(page, axe_source)
 
 
+def test_video_page_seeks_to_a_match(page: Any, live: Server, axe_source: str) -> None:
+    shutil.copy(data_path("video", "short_hamilton_clip.mp4"), live.s3_root / "videos" / "clip.mp4")
+    base = page.url.split("/console/")[0]
+    page.goto(base + "/console/collections/e2e-people")
+    page.set_input_files("#file-index", str(data_path("video", "lin-manuel-miranda.png")))
+    page.fill("input[name=external_image_id]", "lin-manuel-miranda")
+    page.click("form[data-form=index] button[type=submit]")
+    page.wait_for_selector("td:text('lin-manuel-miranda')")
+    page.goto(base + "/console/video")
+    shot(page, "video-start")
+    accessible(page, axe_source)
+    page.check("input[value=FaceSearch]")
+    page.select_option("select[name=collection]", "e2e-people")
+    page.fill("input[name=purpose]", "e2e: video")
+    page.click("form[aria-label='Start a video job'] button[type=submit]")
+    page.wait_for_selector("video[data-video]", timeout=240_000)
+    found = page.locator(".seg.found").first
+    seek = int(found.get_attribute("data-seek"))
+    found.click()
+    until(page, f"document.getElementById('main').dataset.seekedTo === '{seek}'")
+    until(page, "Number(document.getElementById('main').dataset.boxesShown || 0) > 0")
+    at = page.evaluate("document.querySelector('video').currentTime")
+    assert abs(at * 1000 - seek) < 250, (at, seek)
+    shot(page, "video-job")
+    accessible(page, axe_source)
+
+
 def test_nothing_left_the_machine_and_no_console_errors(browser: Browser) -> None:
+    """Last: every page above, none of them reached past 127.0.0.1 or logged an error."""
     assert browser.outside == []
     assert browser.errors == []
-
-
-def test_e2e_video_folder_exists(live: Server) -> None:
-    shutil.copy(data_path("video", "short_hamilton_clip.mp4"), live.s3_root / "videos" / "clip.mp4")

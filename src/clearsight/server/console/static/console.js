@@ -327,3 +327,61 @@
     location.reload();
   });
 })();
+
+// --- Video: poll a running job; seek from the time axis; boxes follow the playhead ----------
+(() => {
+  const main = document.getElementById("main");
+  if (!main) return;
+  if (document.querySelector("[data-poll]")) setTimeout(() => location.reload(), 1500);
+  const video = document.querySelector("video[data-video]");
+  if (!video) return;
+  const SVG = "http://www.w3.org/2000/svg";
+  const boxes = JSON.parse(video.dataset.boxes || "[]");
+  const half = Number(video.dataset.sample || 200) * 0.75;
+  const timeline = document.querySelector(".timeline");
+  const duration = Number(timeline.dataset.duration);
+  for (const seg of document.querySelectorAll(".seg")) {
+    seg.style.left = `${seg.dataset.from}%`;
+    seg.style.width = `${seg.dataset.width}%`;
+    seg.addEventListener("click", () => {
+      video.pause();
+      video.currentTime = Number(seg.dataset.seek) / 1000;
+      main.dataset.seekedTo = seg.dataset.seek;
+    });
+  }
+  const cursor = document.createElement("div");
+  cursor.className = "cursor";
+  timeline.append(cursor);
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("aria-hidden", "true");
+  video.after(svg);
+  const draw = () => {
+    const ms = video.currentTime * 1000;
+    const w = video.videoWidth || 1;
+    const h = video.videoHeight || 1;
+    svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.replaceChildren();
+    let shown = 0;
+    for (const [t, left, top, bw, bh, index] of boxes) {
+      if (Math.abs(t - ms) > half) continue;
+      const r = document.createElementNS(SVG, "rect");
+      r.setAttribute("class", "box");
+      r.setAttribute("x", left * w); r.setAttribute("y", top * h);
+      r.setAttribute("width", bw * w); r.setAttribute("height", bh * h);
+      svg.append(r);
+      if (index !== null && index !== undefined) {
+        const label = document.createElementNS(SVG, "text");
+        label.setAttribute("class", "tag-text"); label.setAttribute("x", left * w + 4);
+        label.setAttribute("y", Math.max(14, top * h - 5)); label.textContent = `Person ${index}`;
+        svg.append(label);
+      }
+      shown++;
+    }
+    cursor.style.left = `${Math.min(100, (100 * ms) / duration)}%`;
+    main.dataset.boxesShown = String(shown);
+    const p = document.querySelector("[data-playhead]");
+    if (p) p.textContent = `${(ms / 1000).toFixed(2)} s · ${shown} face box${shown === 1 ? "" : "es"}`;
+  };
+  for (const e of ["timeupdate", "seeked", "loadedmetadata"]) video.addEventListener(e, draw);
+})();

@@ -13,13 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ... import operations
 from ...errors import AccessDeniedException, InvalidParameterException
 from ...policy.scopes import SCOPES, allowed, may_use, parse_scopes
 from .web import PREFIX, Console, Visitor, csrf_field, esc, redirect, twin, when
 
 SHOWN = 200
 FILTERS = (("since", "From", "datetime-local"), ("until", "Until", "datetime-local"), ("key", "Access key", "text"),
-           ("collection", "Collection", "text"), ("purpose", "Purpose", "text"), ("operation", "Operation", "text"))
+           ("collection", "Collection", "text"), ("purpose", "Purpose", "text"))
+# what the trail records: the audited operations of the table, and the policy, retention and job events
+RECORDED = sorted({op.name for op in operations.OPERATIONS.values() if op.audited}
+                  | {"FaceSearchJob", "MigrateCollection", "RetentionPurge", "SetCollectionPolicy"})
 
 
 def _time(name: str, text: str | None) -> float | None:
@@ -136,6 +140,9 @@ def _audit_body(visitor: Visitor, query: dict[str, str], records: list[dict[str,
                 verified: dict[str, Any] | None) -> str:
     fields = "".join(f'<label>{label} <input type="{kind}" name="{name}" value="{esc(query.get(name, ""))}"></label>'
                      for name, label, kind in FILTERS)
+    chosen = query.get("operation", "")
+    fields += ('<label>Operation <select name="operation"><option value="">any</option>' + "".join(
+        f'<option{" selected" if op == chosen else ""}>{op}</option>' for op in RECORDED) + "</select></label>")
     from urllib.parse import urlencode
 
     qs = urlencode({k: v for k, v in query.items() if k != "verify" and v})

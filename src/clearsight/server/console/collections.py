@@ -225,7 +225,7 @@ def _listing(visitor: Visitor, rows: list[dict[str, Any]]) -> str:
     else:
         table = '<p class="empty">No collection this key may use yet.</p>'
     if visitor.key.admin:
-        policy = (f'<fieldset><legend>Policy</legend><label class="choice"><input type="checkbox" name="with_policy" '
+        policy = (f'<fieldset class="column"><legend>Policy</legend><label class="choice"><input type="checkbox" name="with_policy" '
                   f'value="1" checked> Set a policy</label>{_policy_inputs(None)}</fieldset>')
     else:
         policy = '<p class="muted">Policies are set by admin keys; a new collection gets the default policy.</p>'

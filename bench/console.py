@@ -94,6 +94,7 @@ def main() -> None:
         text += (f"\nEnd-to-end suite in headless Chromium (`pytest tests/server/console/test_e2e.py`: one server, "
                  f"one browser, every page, axe-core on each): {wall:.1f} s wall ({summary}).\n")
     write_section("console", text)
+    write_section("console", text, path=ROOT / "docs" / "console.md")  # the same numbers, quoted there
     print(text)
 
 

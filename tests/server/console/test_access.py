@@ -26,6 +26,8 @@ def test_no_session_means_the_login_page(console: Console) -> None:
     assert r.status_code == 401 and r.json()["__type"] == "AccessDeniedException"
     page = c.get("/console/login")
     assert page.status_code == 200 and "Access key id" in page.text
+    assert c.get("/console", follow_redirects=False).headers["location"] == "/console/"
+    assert c.get("/console/").url.path == "/console/login"
 
 
 def test_login_with_key_and_secret(console: Console) -> None:

@@ -32,4 +32,9 @@ def console_routes(service: Service) -> list[BaseRoute]:
     routes = pages.routes(console) + collections.routes(console) + audit.routes(console) + video.routes(console)
     wrapped = [Route(r.path, guard(r.endpoint), methods=list(r.methods or ())) for r in routes
                if isinstance(r, Route)]
-    return [Mount("/console", routes=wrapped)]
+    from starlette.responses import RedirectResponse
+
+    async def bare(request: object) -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=308)
+
+    return [Route("/console", bare), Mount("/console", routes=wrapped)]

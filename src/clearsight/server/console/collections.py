@@ -62,9 +62,10 @@ def routes(console: Console) -> list[BaseRoute]:
         rows = []
         for cid in out.get("CollectionIds", []):
             d = await console.call(caller, "DescribeCollection", {"CollectionId": cid})
+            policy = await console.blocking(caller, lambda cid=cid: engine.collections.policy(cid))
             rows.append({"CollectionId": cid, "FaceCount": d["FaceCount"], "UserCount": d["UserCount"],
                          "FaceModelVersion": d["FaceModelVersion"], "CreationTimestamp": d["CreationTimestamp"],
-                         "Policy": engine.collections.policy(cid).__dict__})
+                         "Policy": policy.__dict__})
         if request.url.path.endswith(".json"):
             return twin({"Collections": rows})
         return console.page(visitor, "collections", "Collections", _listing(visitor, rows))
@@ -103,7 +104,7 @@ def routes(console: Console) -> list[BaseRoute]:
             users = (await console.call(caller, "ListUsers", {"CollectionId": cid, "MaxResults": 500}))["Users"]
         except ClearSightError as exc:
             users_error = exc.message
-        policy = engine.collections.policy(cid)
+        policy = await console.blocking(caller, lambda: engine.collections.policy(cid))
         faces = await console.blocking(caller, lambda: _with_dates(engine, cid, faces_out["Faces"], policy))
         data = {"CollectionId": cid, "Description": d, "Policy": policy.__dict__, "Faces": faces,
                 "NextToken": faces_out.get("NextToken"), "Users": users}
@@ -225,8 +226,8 @@ def _listing(visitor: Visitor, rows: list[dict[str, Any]]) -> str:
     else:
         table = '<p class="empty">No collection this key may use yet.</p>'
     if visitor.key.admin:
-        policy = (f'<fieldset class="column"><legend>Policy</legend><label class="choice"><input type="checkbox" name="with_policy" '
-                  f'value="1" checked> Set a policy</label>{_policy_inputs(None)}</fieldset>')
+        policy = ('<fieldset class="column"><legend>Policy</legend><label class="choice"><input type="checkbox" '
+                  f'name="with_policy" value="1" checked> Set a policy</label>{_policy_inputs(None)}</fieldset>')
     else:
         policy = '<p class="muted">Policies are set by admin keys; a new collection gets the default policy.</p>'
     form = (f'<form method="post" action="{PREFIX}/collections/create" class="card" aria-label="Create a collection">'

@@ -84,7 +84,7 @@ def routes(console: Console) -> list[BaseRoute]:
         return _login_form()
 
     async def login(request: Request) -> Response:
-        body = (await request.body()).decode("utf-8", "replace")[:4096]
+        body = (await console.body(request, 4096)).decode("utf-8", "replace")
         from urllib.parse import parse_qs
 
         fields = {k: v[-1] for k, v in parse_qs(body).items()}
@@ -104,8 +104,8 @@ def routes(console: Console) -> list[BaseRoute]:
     def _start(key_id: str) -> Response:
         cookie, _ = console.sessions.create(key_id)
         response = redirect("/")
-        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path=PREFIX,
-                            max_age=int(console.sessions.idle))
+        # a browser-session cookie: the server ends the session itself after the idle timeout
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path=PREFIX)
         return response
 
     async def logout(request: Request) -> Response:
@@ -121,9 +121,7 @@ def routes(console: Console) -> list[BaseRoute]:
         visitor = console.visitor(request)
         check_csrf(visitor, request.headers.get("x-csrf-token"))
         name = request.path_params["operation"]
-        body = await request.body()
-        if len(body) > console.service.max_body:
-            raise InvalidParameterException(f"the request exceeds {console.service.max_body} bytes")
+        body = await console.body(request, console.service.max_body)
         try:
             payload = json.loads(body or b"{}")
         except ValueError as exc:
@@ -158,10 +156,10 @@ def routes(console: Console) -> list[BaseRoute]:
         error = ""
         try:
             out = await console.call(visitor.caller(), "ListCollections", {})
-            for cid in out.get("CollectionIds", []):
-                policy = engine.collections.policy(cid)
-                listing.append({"CollectionId": cid, "RequirePurpose": policy.require_purpose,
-                                "MinThreshold": policy.min_threshold})
+            policies = await console.blocking(visitor.caller(), lambda: {
+                cid: engine.collections.policy(cid) for cid in out.get("CollectionIds", [])})
+            listing = [{"CollectionId": cid, "RequirePurpose": p.require_purpose, "MinThreshold": p.min_threshold}
+                       for cid, p in policies.items()]
         except AccessDeniedException as exc:
             error = exc.message
         chosen = request.query_params.get("collection", "")

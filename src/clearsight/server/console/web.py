@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ... import operations
-from ...errors import AccessDeniedException, ClearSightError, InvalidParameterException
+from ...errors import AccessDeniedException, ClearSightError, ImageTooLargeException
 from ...policy.context import Caller, acting_as
 from ..keys import AccessKey
 from .session import COOKIE, Session, Sessions
@@ -83,11 +83,25 @@ class Console:
             raise LoginRequired
         return Visitor(session, key)
 
+    async def body(self, request: Request, limit: int) -> bytes:
+        """The request body within ``limit`` bytes, the server's in-flight budget and its idle
+        timeout (the API's own reader)."""
+        length = int(request.headers.get("content-length") or 0)
+        if length > limit:
+            raise ImageTooLargeException(f"the request is {length} bytes; the console accepts {limit}")
+        ticket = self.service.budget.ticket()
+        try:
+            ticket.grow(length)
+            body = await self.service._read(request, ticket)
+        finally:
+            ticket.release()
+        if len(body) > limit:
+            raise ImageTooLargeException(f"the request exceeds {limit} bytes")
+        return body
+
     async def form(self, request: Request, visitor: Visitor) -> dict[str, str]:
         """A urlencoded form, its CSRF token checked (at most 1 MB)."""
-        body = await request.body()
-        if len(body) > 1 << 20:
-            raise InvalidParameterException("the form is larger than 1 MB")
+        body = await self.body(request, 1 << 20)
         fields = {k: ",".join(v) for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         check_csrf(visitor, fields.get("csrf"))
         return fields

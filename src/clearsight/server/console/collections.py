@@ -59,10 +59,12 @@ def routes(console: Console) -> list[BaseRoute]:
         visitor = console.visitor(request)
         caller = visitor.caller()
         out = await console.call(caller, "ListCollections", {})
+        ids: list[str] = out.get("CollectionIds", [])
+        policies = await console.blocking(caller, lambda: {cid: engine.collections.policy(cid) for cid in ids})
         rows = []
-        for cid in out.get("CollectionIds", []):
+        for cid in ids:
             d = await console.call(caller, "DescribeCollection", {"CollectionId": cid})
-            policy = await console.blocking(caller, lambda cid=cid: engine.collections.policy(cid))
+            policy = policies[cid]
             rows.append({"CollectionId": cid, "FaceCount": d["FaceCount"], "UserCount": d["UserCount"],
                          "FaceModelVersion": d["FaceModelVersion"], "CreationTimestamp": d["CreationTimestamp"],
                          "Policy": policy.__dict__})

@@ -102,7 +102,9 @@ def test_collection_lifecycle_policy_search_and_refusal(console: Console) -> Non
     assert "Deleted user u1" in form(admin, f"{base}/users/delete", base, user_id="u1").text
     assert "Deleted 1 face(s)" in form(admin, f"{base}/faces/delete", base, face_ids=face_id).text
 
-    r = form(admin, f"{base}/delete", base)
+    r = form(admin, f"{base}/delete", base, confirm="team-secur")
+    assert "type team-secure in the box to confirm" in r.text
+    r = form(admin, f"{base}/delete", base, confirm="team-secure")
     assert "Erasure receipt" in r.text and "Receipt" in r.text
     assert all(x["CollectionId"] != "team-secure" for x in admin.get("/console/collections.json").json()["Collections"])
 

@@ -117,8 +117,11 @@ def routes(console: Console) -> list[BaseRoute]:
 
     async def delete(request: Request) -> Response:
         visitor = console.visitor(request)
-        await console.form(request, visitor)
+        form = await console.form(request, visitor)
         cid = request.path_params["cid"]
+        if form.get("confirm") != cid:
+            console.flash(visitor, f"Not deleted: type {cid} in the box to confirm.", "error")
+            return redirect(f"/collections/{q(cid)}")
         out = await console.call(visitor.caller(), "DeleteCollection", {"CollectionId": cid})
         receipt = out.get("ClearSightErasure", {})
         body = (f'<p class="lede">Collection <strong>{esc(cid)}</strong> is deleted.</p>'
@@ -296,7 +299,8 @@ def _detail(visitor: Visitor, data: dict[str, Any], policy: CollectionPolicy, us
              f'formaction="{base}/users/disassociate">Disassociate</button></div></form></div></section>')
     danger = (f'<section class="card"><h2>Delete the collection</h2><p>Deletes every face and user, then erases '
               f'them from the index and the database; the page shows the erasure receipt.</p>'
-              f'<form method="post" action="{base}/delete">{csrf}<button type="submit" class="danger">'
-              f'Delete {esc(cid)}</button></form></section>')
+              f'<form method="post" action="{base}/delete" class="stack">{csrf}<label>Type '
+              f'<code>{esc(cid)}</code> to confirm <input name="confirm" required autocomplete="off"></label>'
+              f'<button type="submit" class="danger">Delete {esc(cid)}</button></form></section>')
     return (summary + f'<div class="split"><div>{faces}{users}</div><div><section class="card"><h2>Policy</h2>'
             f'{policy_html}</section>{index}{danger}</div></div>')

@@ -139,7 +139,7 @@ def test_compare_shows_a_similarity(page: Any, axe_source: str) -> None:
     accessible(page, axe_source)
 
 
-def test_collection_index_search_audit(page: Any, live: Server, axe_source: str) -> None:
+def test_collection_index_search_audit(page: Any, live: Server, browser: Browser, axe_source: str) -> None:
     base = page.url.split("/console/")[0]
     page.goto(base + "/console/collections")
     page.fill("input[name=collection_id]", "e2e-people")
@@ -160,6 +160,14 @@ def test_collection_index_search_audit(page: Any, live: Server, axe_source: str)
     page.set_input_files("#file-image", str(data_path("faces", "face_recognition", "obama2.jpg")))
     page.click("form[data-form=search] button[type=submit]")  # the purpose field is required: nothing sent
     assert page.evaluate("document.querySelector('[data-purpose]').validity.valueMissing")
+    page.evaluate("document.querySelector('[data-purpose]').required = false")  # past the browser's own check
+    page.click("form[data-form=search] button[type=submit]")
+    page.wait_for_selector("[data-error]:not([hidden])")
+    assert "must state a purpose" in page.inner_text("[data-error]")  # the policy's refusal, shown
+    assert page.get_attribute("[data-outcome]", "data-outcome") == "refused"
+    refusals = [e for e in browser.errors if "/console/api/SearchFacesByImage" in e or "status of 400" in e]
+    assert len(refusals) == 1, browser.errors  # Chromium logs the 400 answer; it is the expected refusal
+    browser.errors.remove(refusals[0])
     page.fill("[data-purpose]", "e2e: console test")
     page.click("form[data-form=search] button[type=submit]")
     page.wait_for_selector("main[data-found='1']")
@@ -171,6 +179,7 @@ def test_collection_index_search_audit(page: Any, live: Server, axe_source: str)
     page.goto(base + "/console/audit?collection=e2e-people")
     assert "SearchFacesByImage" in page.inner_text("table.audit")
     assert "e2e: console test" in page.inner_text("table.audit")
+    assert "refused" in page.inner_text("table.audit")  # the refused search left its record
     page.click("button[name=verify]")
     assert page.get_attribute("[data-verify]", "data-verify") == "intact"
     shot(page, "audit")

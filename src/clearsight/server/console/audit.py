@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 from typing import Any
 
 from starlette.requests import Request
@@ -165,7 +166,17 @@ def _audit_body(visitor: Visitor, query: dict[str, str], records: list[dict[str,
             '<table class="grid audit"><thead><tr><th scope="col">#</th><th scope="col">Time</th>'
             '<th scope="col">Operation</th><th scope="col">Collection</th><th scope="col">Key</th>'
             '<th scope="col">Purpose</th><th scope="col">Outcome</th><th scope="col">Results</th></tr></thead>'
-            f'<tbody>{rows}</tbody></table></section>')
+            f'<tbody>{rows}</tbody></table></section>' + _cli(query))
+
+
+def _cli(query: dict[str, str]) -> str:
+    """The same listing from the server's shell (the audit trail is not a Rekognition operation)."""
+    flags = {"since": "--since", "key": "--key", "collection": "--collection", "purpose": "--purpose"}
+    args = "".join(f" {flag} {shlex.quote(query[k])}" for k, flag in flags.items() if query.get(k))
+    return ('<details class="snippets"><summary>Copy as clearsight CLI</summary><p class="muted">The audit trail is '
+            'read on the server, not over the AWS API:</p>'
+            f'<pre tabindex="0">clearsight audit export{esc(args)} &gt; audit.jsonl\nclearsight audit verify</pre>'
+            '</details>')
 
 
 def _record_row(r: dict[str, Any]) -> str:

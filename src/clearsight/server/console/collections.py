@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 from ...errors import AccessDeniedException, ClearSightError, InvalidParameterException
 from ...policy.policies import TAG_PREFIX, CollectionPolicy
 from ...policy.scopes import may_use
-from .web import PREFIX, Console, Visitor, csrf_field, error_box, esc, q, redirect, twin, when
+from .web import PREFIX, Console, Visitor, copy_as, csrf_field, error_box, esc, q, redirect, twin, when
 
 PAGE_SIZE = 50
 POLICY_FIELDS = (("min_threshold", "Threshold floor", "number", "0", "100", "0.5"),
@@ -70,7 +70,8 @@ def routes(console: Console) -> list[BaseRoute]:
                          "Policy": policy.__dict__})
         if request.url.path.endswith(".json"):
             return twin({"Collections": rows})
-        return console.page(visitor, "collections", "Collections", _listing(visitor, rows))
+        return console.page(visitor, "collections", "Collections", _listing(visitor, rows)
+                            + copy_as(request, "ListCollections", {}))
 
     async def create(request: Request) -> Response:
         visitor = console.visitor(request)
@@ -113,7 +114,8 @@ def routes(console: Console) -> list[BaseRoute]:
         if request.url.path.endswith(".json"):
             return twin(data)
         return console.page(visitor, "collections", f"Collection {cid}",
-                            _detail(visitor, data, policy, users_error))
+                            _detail(visitor, data, policy, users_error)
+                            + copy_as(request, "ListFaces", {"CollectionId": cid, **page}))
 
     async def delete(request: Request) -> Response:
         visitor = console.visitor(request)

@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...errors import AccessDeniedException, ClearSightError, InvalidParameterException
-from .web import PREFIX, Console, Visitor, csrf_field, esc, q, redirect, twin
+from .web import PREFIX, Console, Visitor, copy_as, csrf_field, esc, q, redirect, twin
 
 SUFFIXES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
             ".mkv": "video/x-matroska"}
@@ -87,7 +87,8 @@ def routes(console: Console) -> list[BaseRoute]:
                 "Tracks": _tracks(kind, out, rows, int(engine.settings.video_sample_ms))}
         if request.url.path.endswith(".json"):
             return twin(data)
-        return console.page(visitor, "video", f"{kind} job", _job_body(visitor, job_id, kind, data))
+        return console.page(visitor, "video", f"{kind} job", _job_body(visitor, job_id, kind, data)
+                            + copy_as(request, f"Get{kind}", {"JobId": job_id, "MaxResults": 1000}))
 
     async def media(request: Request) -> Response:
         visitor = console.visitor(request)

@@ -189,6 +189,20 @@ def error_box(exc: ClearSightError) -> str:
     return (f'<div class="alert" role="alert"><strong>{esc(exc.code)}</strong> {esc(exc.message)}</div>')
 
 
+def copy_as(request: Request, operation: str, params: Mapping[str, Any]) -> str:
+    """The "copy as boto3 / aws cli" block for the request a server-rendered page made."""
+    method = operations.snake(operation)
+    endpoint = f"{request.url.scheme}://{request.url.netloc}"
+    args = "".join(f"\n    {k}={v!r}," for k, v in params.items())
+    boto3 = (f'import boto3\n\nclient = boto3.client("rekognition", endpoint_url="{endpoint}", '
+             f'region_name="us-east-1")\nresponse = client.{method}({args}{chr(10) if args else ""})')
+    cli = (f"aws rekognition {method.replace('_', '-')} --endpoint-url {endpoint} --region us-east-1"
+           + (f" \\\n    --cli-input-json '{json.dumps(dict(params))}'" if params else ""))
+    return ('<details class="snippets"><summary>Copy as boto3 / aws cli</summary>'
+            f'<p class="muted">The {esc(operation)} request behind this page.</p><h3>boto3</h3>'
+            f'<pre tabindex="0">{esc(boto3)}</pre><h3>aws cli</h3><pre tabindex="0">{esc(cli)}</pre></details>')
+
+
 def q(value: str) -> str:
     return quote(value, safe="")
 

@@ -123,6 +123,23 @@ def test_analyze_draws_six_faces(page: Any, axe_source: str) -> None:
     accessible(page, axe_source)
 
 
+def test_analyze_labels_and_text(page: Any) -> None:
+    page.goto(page.url.split("/console/")[0] + "/console/analyze")
+    page.set_input_files("#file-image", str(data_path("coco", "images", "000000000139.jpg")))
+    page.check("input[value=DetectLabels]")
+    page.click("form[data-form=analyze] button[type=submit]")
+    page.wait_for_selector("main[data-found]")
+    assert page.locator("[data-items] li").count() > 0 and page.locator("svg rect.label").count() > 0
+    shot(page, "analyze-labels")
+    page.evaluate("delete document.getElementById('main').dataset.found")
+    page.set_input_files("#file-image", str(data_path("ocr", "pytesseract", "test.png")))
+    page.check("input[value=DetectText]")
+    page.click("form[data-form=analyze] button[type=submit]")
+    page.wait_for_selector("main[data-found]")
+    assert page.locator("svg rect.text").count() > 0
+    shot(page, "analyze-text")
+
+
 def test_compare_shows_a_similarity(page: Any, axe_source: str) -> None:
     base = page.url.split("/console/")[0]
     page.goto(base + "/console/compare")

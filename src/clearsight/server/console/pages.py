@@ -13,9 +13,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...calibration import Calibration
-from ...errors import AccessDeniedException, ClearSightError, InvalidParameterException
+from ...errors import AccessDeniedException, InvalidParameterException
 from .session import COOKIE
-from .web import PREFIX, PURPOSE_HEADER, Console, LoginRequired, Visitor, check_csrf, esc, html_page, redirect, twin
+from .web import PREFIX, PURPOSE_HEADER, Console, check_csrf, esc, html_page, redirect, twin
 
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".svg": "image/svg+xml"}
@@ -228,15 +228,3 @@ def _login_form(message: str = "", *, status: int = 200) -> Response:
         'required></label><button type="submit" class="primary">Log in</button></form>'
         '<p class="muted">On the server, <code>clearsight console login</code> prints a one-time login link.</p>'
         '</main>'), script=False, status=status)
-
-
-def handle_error(exc: Exception) -> Response | None:
-    """LoginRequired and ClearSightError as the console answers them (None: not ours)."""
-    if isinstance(exc, LoginRequired):
-        return redirect("/login")
-    if isinstance(exc, ClearSightError):
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
-    return None
-
-
-__all__ = ["Visitor", "handle_error", "routes"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +27,7 @@ from .session import COOKIE, Session, Sessions
 if TYPE_CHECKING:
     from ..app import Service
 
+error_log = logging.getLogger("clearsight.server")
 PREFIX = "/console"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; media-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
@@ -220,9 +222,15 @@ def guard(view: View) -> View:
         except LoginRequired:
             response = (JSONResponse({"__type": "AccessDeniedException", "message": "log in first"}, status_code=401)
                         if machine else redirect("/login"))
-        except ClearSightError as exc:
+        except Exception as caught:
+            exc = caught if isinstance(caught, ClearSightError) else None
+            if exc is None:  # the one place an unexpected failure becomes an answer, as in the API
+                request_id = str(uuid.uuid4())
+                error_log.exception("console request %s (%s) failed", request_id, request.url.path)
+                exc = ClearSightError(f"internal error (request id {request_id}): {type(caught).__name__}")
+            title = "Refused" if exc.http_status < 500 else "Error"
             response = (JSONResponse(exc.to_dict(), status_code=exc.http_status) if machine else html_page(
-                "Refused", f'<main id="main" class="narrow"><h1>{esc(exc.code)}</h1>{error_box(exc)}'
+                title, f'<main id="main" class="narrow"><h1>{esc(exc.code)}</h1>{error_box(exc)}'
                 f'<p><a href="{PREFIX}/">Back to the console</a></p></main>', script=False, status=exc.http_status))
         response.headers.update(SECURITY_HEADERS)
         return response

@@ -42,6 +42,15 @@ def test_login_with_key_and_secret(console: Console) -> None:
     assert c.get("/console/analyze").status_code == 200
 
 
+def test_failed_logins_are_throttled_per_key_id(console: Console) -> None:
+    c = console.anonymous()
+    codes = [c.post("/console/login", data={"access_key_id": "CSKNOSUCHKEY", "secret": "guess"}).status_code
+             for _ in range(6)]
+    assert codes == [401] * 5 + [429]
+    key_id, secret = console.keys["viewer"]  # other keys are not affected
+    assert c.post("/console/login", data={"access_key_id": key_id, "secret": secret}).status_code == 200
+
+
 def test_one_time_login_link(console: Console) -> None:
     from clearsight.server.console import login_token
     from clearsight.server.console.session import console_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from importlib import resources
 from typing import Any
 
@@ -20,6 +21,7 @@ from .web import PREFIX, PURPOSE_HEADER, Console, check_csrf, esc, html_page, re
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".svg": "image/svg+xml"}
 IMAGE_OPS = ("DetectFaces", "DetectLabels", "DetectText")
+MAX_FAILURES, LOCKOUT_SECONDS = 5, 60.0  # failed logins per key id before it must wait
 
 
 def _static_files() -> dict[str, bytes]:
@@ -79,6 +81,7 @@ def _compare_body(cal: Calibration) -> str:
 def routes(console: Console) -> list[BaseRoute]:
     static = _static_files()
     engine = console.engine
+    failures: dict[str, list[float]] = {}  # access key id -> recent failed logins (monotonic times)
 
     async def login_page(request: Request) -> Response:
         return _login_form()
@@ -89,23 +92,31 @@ def routes(console: Console) -> list[BaseRoute]:
 
         fields = {k: v[-1] for k, v in parse_qs(body).items()}
         key_id, secret = fields.get("access_key_id", "").strip(), fields.get("secret", "")
+        now = time.monotonic()
+        recent = [t for t in failures.get(key_id, []) if now - t < LOCKOUT_SECONDS]
+        if len(recent) >= MAX_FAILURES:
+            return _login_form(f"Too many failed logins for this key id; wait {LOCKOUT_SECONDS:g} seconds.",
+                               status=429)
         known = console.service.keys.secret(key_id) if key_id else None
         if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
+            failures[key_id] = [*recent, now][-MAX_FAILURES:]
             return _login_form("That access key id and secret do not match an active key.", status=401)
-        return _start(key_id)
+        failures.pop(key_id, None)
+        return _start(request, key_id)
 
     async def login_token(request: Request) -> Response:
         key_id = console.sessions.redeem(request.path_params["token"])
         if key_id is None or console.service.keys.secret(key_id) is None:
             return _login_form("That login link is used, expired or not for an active key; run "
                                "`clearsight console login` again.", status=401)
-        return _start(key_id)
+        return _start(request, key_id)
 
-    def _start(key_id: str) -> Response:
+    def _start(request: Request, key_id: str) -> Response:
         cookie, _ = console.sessions.create(key_id)
         response = redirect("/")
         # a browser-session cookie: the server ends the session itself after the idle timeout
-        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path=PREFIX)
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path=PREFIX,
+                            secure=request.url.scheme == "https")
         return response
 
     async def logout(request: Request) -> Response:

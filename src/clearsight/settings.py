@@ -178,6 +178,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_inflight_bytes", int, 96 * 1024 * 1024,
             "Request body bytes held in memory across all requests at once; a request that would exceed it is "
             "answered ThrottlingException before its body is read."),
+    # --- the web console -------------------------------------------------------------------
+    Setting("console", bool, True,
+            "Serve the web console at /console/ on the API's port (docs/console.md); `clearsight serve --no-console` "
+            "turns it off."),
+    Setting("console_idle_timeout", float, 1800.0,
+            "Seconds a console session may stay idle before it must log in again."),
     # --- the audit trail's key -----------------------------------------------------------------
     Setting("audit_key", str, "",
             "The audit trail's HMAC key as hex (at least 32 bytes); takes precedence over audit_key_file."),

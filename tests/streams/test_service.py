@@ -154,9 +154,11 @@ def test_connected_home_labels_and_notices(streams: Factory, tmp_path: Path) -> 
     s.update_stream_processor(name="home", settings_for_update={"ConnectedHomeForUpdate": {"Labels": ["PERSON"]}},
                               parameters_to_delete=["ConnectedHomeMinConfidence"])
     assert s.describe_stream_processor(name="home")["Settings"] == {"ConnectedHome": {"Labels": ["PERSON"]}}
-    s.start_stream_processor(name="home", stop_selector={"MaxDurationInSeconds": 3})
+    s.start_stream_processor(name="home")
     s.runner.start()
-    until(s, "home", lambda d: d["Status"] == "STOPPED", timeout=60)
+    until(s, "home", lambda d: bool(records(s, "home")), timeout=60)
+    s.stop_stream_processor(name="home")
+    until(s, "home", lambda d: d["Status"] == "STOPPED")
     labels = [label for r in records(s, "home") for label in r["labels"]]
     assert labels and {label["name"] for label in labels} == {"PERSON"}
     notices = [json.loads(p.read_text()) for p in (tmp_path / "notices").glob("home-*.json")]

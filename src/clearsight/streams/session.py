@@ -207,6 +207,13 @@ class Session:
     def _work(self) -> None:
         checked, first = 0.0, None
         limit = (self.session.get("StopSelector") or {}).get("MaxDurationInSeconds")
+        if isinstance(self.analysis, ConnectedHome):
+            try:
+                self.analysis.labels()  # the label models load now, not on the first frame (which would be late)
+            except Exception as exc:
+                log.exception("stream processor %s: the label models did not load", self.name)
+                self.end("FAILED", f"the label models did not load: {type(exc).__name__}: {exc}")
+                return
         with acting_as(self.caller):
             while not self.stop_event.is_set():
                 frame = self._next()

@@ -22,9 +22,11 @@ from .web import PREFIX, Console, Visitor, csrf_field, esc, redirect, twin, when
 SHOWN = 200
 FILTERS = (("since", "From", "datetime-local"), ("until", "Until", "datetime-local"), ("key", "Access key", "text"),
            ("collection", "Collection", "text"), ("purpose", "Purpose", "text"))
-# what the trail records: the audited operations of the table, and the policy, retention and job events
+# what the trail records: the audited operations of the table, and the policy, retention, job and stream events
 RECORDED = sorted({op.name for op in operations.OPERATIONS.values() if op.audited}
-                  | {"FaceSearchJob", "MigrateCollection", "RetentionPurge", "SetCollectionPolicy"})
+                  | {"FaceSearchJob", "MigrateCollection", "RetentionPurge", "SetCollectionPolicy",
+                     "StreamProcessorIdentification", "StreamProcessorEnded", "StreamProcessorResumed",
+                     "StreamProcessorSearch"})
 
 
 def _time(name: str, text: str | None) -> float | None:

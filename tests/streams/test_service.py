@@ -63,6 +63,8 @@ def test_requests_are_refused_with_clear_errors(streams: Factory) -> None:
         ({"regions_of_interest": [{"Polygon": [{"X": 0, "Y": 0}]}]}, "at least 3 Points"),
         ({"notification_channel": {"SNSTopicArn": TOPIC.replace("events", "other")}}, "video_notification_sinks"),
         ({"tags": {"clearsight:latency-ms": "soon"}}, "latency-ms"),
+        ({"tags": ["clearsight:latency-ms"]}, "Tags must map"),
+        ({"data_sharing_preference": {"OptIn": "yes"}}, "OptIn"),
     ]
     for extra, expected in cases:
         with pytest.raises(ClearSightError) as err:
@@ -77,6 +79,13 @@ def test_requests_are_refused_with_clear_errors(streams: Factory) -> None:
         s.update_stream_processor(name="cam", settings_for_update={"ConnectedHomeForUpdate": {"MinConfidence": 60}})
     with pytest.raises(ResourceInUseException, match="not running"):
         s.stop_stream_processor(name="cam")
+    for bad in ({"data_sharing_preference_for_update": ["OptIn"]}, {"parameters_to_delete": "RegionsOfInterest"},
+                {"parameters_to_delete": ["Everything"]}):
+        with pytest.raises(InvalidParameterException):
+            s.update_stream_processor(name="cam", **bad)
+    for bad in ({"stop_selector": {"MaxDurationInSeconds": 600}}, {"start_selector": ["now"]}):
+        with pytest.raises(InvalidParameterException):
+            s.start_stream_processor(name="cam", **bad)
     with pytest.raises(ValueError, match="stream_sources"):
         Sources.parse("not-an-arn=rtsp://x")
     assert s.list_stream_processors(max_results=1) == {"StreamProcessors": [{"Name": "cam", "Status": "STOPPED"}]}

@@ -208,6 +208,9 @@ class StreamProcessors:
             if not isinstance(notification_channel, dict) or set(notification_channel) != {"SNSTopicArn"}:
                 raise InvalidParameterException("NotificationChannel needs SNSTopicArn (and nothing else)")
             self.notices.check_topic(notification_channel["SNSTopicArn"])
+        if tags is not None and (not isinstance(tags, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in tags.items())):
+            raise InvalidParameterException("Tags must map names to values (strings)")
         if tags is not None and LATENCY_TAG in tags:
             params.number(f"tag {LATENCY_TAG}", _number(tags[LATENCY_TAG]), 0, 3_600_000)
         if data_sharing_preference is not None and (not isinstance(data_sharing_preference, dict) or not isinstance(
@@ -236,8 +239,11 @@ class StreamProcessors:
         rec.results = [{"StreamProcessor": name}]
         if row.status not in ("STOPPED", "FAILED"):
             raise ResourceInUseException(f"stream processor {name!r} is {row.status}; stop it first")
+        for member, selector in (("StartSelector", start_selector), ("StopSelector", stop_selector)):
+            if selector is not None and not isinstance(selector, dict):
+                raise InvalidParameterException(f"{member} must be an object")
         if stop_selector is not None:
-            params.int_range("StopSelector.MaxDurationInSeconds", (stop_selector or {}).get("MaxDurationInSeconds"),
+            params.int_range("StopSelector.MaxDurationInSeconds", stop_selector.get("MaxDurationInSeconds"),
                              1, 120, 120)
         request = self.request_of(row)
         self._gate(rec, request["Settings"], Caller.from_json(row.caller))
@@ -335,10 +341,13 @@ class StreamProcessors:
             request["RegionsOfInterest"] = _regions(regions_of_interest_for_update, "RegionsOfInterestForUpdate")
             changed.append("RegionsOfInterest")
         if data_sharing_preference_for_update is not None:
-            if not isinstance(data_sharing_preference_for_update.get("OptIn"), bool):
+            if not isinstance(data_sharing_preference_for_update, dict) or not isinstance(
+                    data_sharing_preference_for_update.get("OptIn"), bool):
                 raise InvalidParameterException("DataSharingPreferenceForUpdate needs OptIn (true or false)")
             request["DataSharingPreference"] = data_sharing_preference_for_update
             changed.append("DataSharingPreference")
+        if parameters_to_delete is not None and not isinstance(parameters_to_delete, list):
+            raise InvalidParameterException("ParametersToDelete must be a list")
         for p in parameters_to_delete or []:
             if p == "RegionsOfInterest":
                 request.pop("RegionsOfInterest", None)

@@ -87,6 +87,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict
         camera.stop()
 
 
+@pytest.mark.slow
 def test_live_face_search_stop_start_update_disconnect_kill_and_resume(
         setup: tuple[Path, dict[str, str], dict[str, ReplayCamera]]) -> None:
     data_dir, env, cameras = setup
@@ -130,7 +131,6 @@ def test_live_face_search_stop_start_update_disconnect_kill_and_resume(
         cameras["front"].start()
         d = until(client, "front", lambda d: d["Status"] == "RUNNING")
         d = until(client, "front", lambda d: d["ClearSightStreamProcessor"].get("Reconnects", 0) >= 1)
-        print(d["ClearSightStreamProcessor"])
         assert d["ClearSightStreamProcessor"]["FramesAnalysed"] > 0, d
         # kill -9: the next server resumes the processor
         assert server.proc is not None

@@ -193,3 +193,17 @@ def markdown_table(model: str) -> str:
         goal = f"{float(fmr_target(sim)):.2e} | " if target else ""
         rows.append(f"| {sim:g} | {score:.4f} | {goal}{fmr:.2e} | {one_in} | {100 * fnmr:.2f}% |")
     return "\n".join(rows) + "\n"
+
+
+TARGET_LEVELS = (50.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9)
+
+
+def target_table() -> str:
+    """The target curve at a few Similarity levels (docs/accuracy.md is checked against it)."""
+    rows = ["| Similarity | target FMR | 1 in |", "|---|---|---|"]
+    last = max(p[0] for p in available_models()["target"]["points"])
+    for sim in TARGET_LEVELS:
+        fmr = float(fmr_target(sim))
+        note = " (extrapolated)" if sim > last else ""
+        rows.append(f"| {sim:g} | {fmr:.2e}{note} | {1 / fmr:,.0f} |")
+    return "\n".join(rows) + "\n"

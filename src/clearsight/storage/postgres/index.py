@@ -8,7 +8,11 @@ same index (``seq`` is always the store's newest change). A search:
   exact search, as :class:`~..index.ExactIndex` (a bounded count decides, never a full count);
 - above, asks the partition's HNSW index for the ``candidates`` nearest (by inner product on the
   halfvec or vector cast; ``hnsw.ef_search`` = candidates, at most 1000, with iterative scans so
-  the LIMIT is met), then re-scores those exactly from their stored float32 vectors.
+  the LIMIT is met), then re-scores those exactly from their stored float32 vectors;
+- for a collection laid over shards (:mod:`.shards`), asks every shard for its ``candidates``
+  nearest in one statement (:func:`sharded_nearest`; the shards' sessions run ``hnsw.ef_search``
+  1000 with iterative scans), which holds the global ``candidates`` nearest that each shard's HNSW
+  finds, then re-scores them all exactly.
 
 Returned scores are always exact float32 inner products, computed as ExactIndex computes them;
 the result set equals exact search unless a true result falls outside the HNSW candidates
@@ -24,14 +28,27 @@ import numpy as np
 from psycopg import sql
 
 from ..base import Hit
-from .store import matrix, partition
+from .partitions import children, partition
+from .shards import count
+from .store import matrix
 
 if TYPE_CHECKING:
     from .store import PostgresStore
 
-__all__ = ["PgVectorIndex"]
+__all__ = ["PgVectorIndex", "sharded_nearest"]
 
 MAX_EF_SEARCH = 1000  # pgvector's limit on hnsw.ef_search
+
+
+def sharded_nearest(shards: list[str], cast: sql.Composable) -> sql.Composed:
+    """One statement for the ``LIMIT`` nearest on every shard: a UNION ALL of one ordered, limited
+    scan of each foreign partition. postgres_fdw ships each branch whole (its remote SQL ends in
+    ``ORDER BY (vector::halfvec(d)) <#> q LIMIT n``: the shard's HNSW index scan), which a query on the
+    hash-partitioned parent does not (a Merge Append whose remote scans carry no LIMIT). Parameters:
+    (query vector, limit) per shard."""
+    branch = sql.SQL("(SELECT face_id, vector FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} LIMIT %s)")
+    union = sql.SQL(" UNION ALL ").join(branch.format(sql.Identifier(s), cast, cast) for s in shards)
+    return sql.SQL("SELECT face_id, vector_send(vector) FROM ({}) nearest").format(union)
 
 
 class PgVectorIndex:
@@ -56,8 +73,9 @@ class PgVectorIndex:
         """The face count (counted again only after a change: every search asks for it)."""
         seq = self.store.last_change()
         if self._count is None or self._count[0] != seq:
-            rows = self.store.database.read(sql.SQL("SELECT count(*) FROM {}").format(self.table))
-            self._count = (seq, int(rows[0][0]))
+            db = self.store.database
+            with db.errors("database read failed"):
+                self._count = (seq, count(db.connection, self.part) if self.part else 0)
         return self._count[1]
 
     def __contains__(self, face_id: object) -> bool:
@@ -91,6 +109,10 @@ class PgVectorIndex:
             cur.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
                         "'relaxed_order', true)", (str(min(max(want, 40), MAX_EF_SEARCH)),))
             cast = sql.SQL("{}({})").format(sql.SQL(self.store.index_type), sql.Literal(self.dimension))
+            shards = children(db.connection, self.part)
+            if shards:  # scatter-gather: each shard's own ordered HNSW scan with its LIMIT (module docstring)
+                return cur.execute(sharded_nearest(shards, cast),
+                                   [np.asarray(query, np.float32), want] * len(shards)).fetchall()
             nearest = sql.SQL("SELECT face_id, vector_send(vector) FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} "
                               "LIMIT %s")
             return cur.execute(nearest.format(self.table, cast, cast),

@@ -170,7 +170,8 @@ VIDEO_JOBS = (
     "CREATE INDEX video_results_by_index ON video_results (job_id, idx, timestamp)",
 )
 
-# Scale-out (storage/postgres/shards.py): the shard servers a coordinator lays collections over, and
+# Scale-out (storage/postgres/shards.py): the shard servers a coordinator lays collections over, the
+# intents that let a write whose shards committed without the coordinator be undone, and
 # uniqueness of face ids per partition instead of on ``faces`` (PostgreSQL refuses a foreign table
 # as a partition below a unique index; each local partition keeps its own primary key, each shard
 # table its own, and hash routing on face_id sends a face id to one shard only).
@@ -180,6 +181,13 @@ SHARDS = (
     server text NOT NULL UNIQUE,
     url text NOT NULL,
     added double precision NOT NULL
+)""",
+    f"""CREATE TABLE shard_intents (
+    id bigserial PRIMARY KEY,
+    collection_id {ID},
+    face_ids text[] NOT NULL,
+    pid integer NOT NULL,
+    created double precision NOT NULL
 )""",
     "ALTER TABLE faces DROP CONSTRAINT faces_pkey",
     """DO $$ DECLARE r record; BEGIN

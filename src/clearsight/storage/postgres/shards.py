@@ -38,7 +38,8 @@ from .partitions import attach_foreign, children, is_sharded, partition, shard_t
 if TYPE_CHECKING:
     from .database import PgDatabase
 
-__all__ = ["compact_shards", "count", "drop_partition", "init", "prepare_partition", "servers", "status"]
+__all__ = ["compact_shards", "count", "drop_partition", "fulfil", "init", "intend", "prepare_partition", "repair",
+           "repairing", "servers", "status"]
 
 Conn = psycopg.Connection[Any]
 SERVER = "clearsight_shard_{}"
@@ -123,6 +124,59 @@ def sharded_parts(conn: Conn) -> list[tuple[int, str, int]]:
     """(part, collection, dimension) of every sharded collection."""
     rows = conn.execute("SELECT part, collection_id, dimension FROM collections ORDER BY part").fetchall()
     return [(int(r[0]), str(r[1]), int(r[2])) for r in rows if is_sharded(conn, int(r[0]))]
+
+
+# --- writes without two-phase commit --------------------------------------------------------------
+def intend(db: PgDatabase, collection_id: str, face_ids: Sequence[str]) -> int | None:
+    """Before faces are written to a sharded collection: commit an intent naming them (None for a
+    local collection, which needs none). The write deletes it in its own transaction
+    (:func:`fulfil`), so an intent left behind means the coordinator did not commit, and any of
+    those faces a shard did commit are orphans that :func:`repair` removes."""
+    found = db.read("SELECT 1 FROM collections c JOIN pg_partitioned_table p ON p.partrelid = "
+                    "to_regclass('faces_p' || c.part) WHERE c.collection_id = %s", (collection_id,))
+    if not found:
+        return None
+    repair(db)
+    with db.transaction() as conn:
+        row = conn.execute("INSERT INTO shard_intents (collection_id, face_ids, pid, created) VALUES "
+                           "(%s, %s, pg_backend_pid(), %s) RETURNING id",
+                           (collection_id, list(face_ids), time.time())).fetchone()
+    return int(row[0]) if row else None
+
+
+def fulfil(conn: Conn, intent: int) -> None:
+    conn.execute("DELETE FROM shard_intents WHERE id = %s", (intent,))
+
+
+@contextmanager
+def repairing(db: PgDatabase, intent: int | None) -> Iterator[None]:
+    """Around a write with an intent: when it fails, undo at once what shards committed of it (left to
+    a later :func:`repair` if a shard is still unreachable)."""
+    try:
+        yield
+    except BaseException:
+        if intent is not None:
+            try:
+                repair(db)
+            except StorageError:
+                pass
+        raise
+
+
+def repair(db: PgDatabase) -> int:
+    """Delete from the shards the faces of intents whose write did not commit on the coordinator
+    (their writer's session is gone, or it is this thread's); returns how many intents were closed.
+    Each intent is closed in the transaction that deletes its faces, so a repair that fails (a shard
+    still down) is simply retried later."""
+    pid = db.connection.info.backend_pid
+    rows = db.read("SELECT id, collection_id, face_ids FROM shard_intents WHERE pid = %s OR pid NOT IN "
+                   "(SELECT pid FROM pg_stat_activity) ORDER BY id", (pid,))
+    for intent, collection_id, face_ids in rows:
+        with db.transaction() as conn:
+            conn.execute("DELETE FROM faces WHERE collection_id = %s AND face_id = ANY(%s)",
+                         (collection_id, list(face_ids)))
+            fulfil(conn, int(intent))
+    return len(rows)
 
 
 # --- init and rebalancing ----------------------------------------------------------------------

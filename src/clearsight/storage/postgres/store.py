@@ -184,7 +184,10 @@ class PostgresStore(PostgresJobs):
                   image_id: str = "", audit: AuditHook | None = None) -> None:
         """All faces in one transaction, with ``source`` (a folder index resumes exactly)."""
         now = self.clock()
-        with self._write() as conn:
+        intent = shards.intend(self.database, collection_id, [f.face_id for f in faces])
+        with shards.repairing(self.database, intent), self._write() as conn:
+            if intent is not None:
+                shards.fulfil(conn, intent)
             self._require_collection(conn, collection_id)
             first = self._counter(conn, "faces", len(faces)) + 1
             with conn.cursor() as cur:

@@ -9,10 +9,11 @@ same index (``seq`` is always the store's newest change). A search:
 - above, asks the partition's HNSW index for the ``candidates`` nearest (by inner product on the
   halfvec or vector cast; ``hnsw.ef_search`` = candidates, at most 1000, with iterative scans so
   the LIMIT is met), then re-scores those exactly from their stored float32 vectors;
-- for a collection laid over shards (:mod:`.shards`), asks every shard for its ``candidates``
-  nearest in one statement (:func:`sharded_nearest`; the shards' sessions run ``hnsw.ef_search``
-  1000 with iterative scans), which holds the global ``candidates`` nearest that each shard's HNSW
-  finds, then re-scores them all exactly.
+- for a collection laid over shards (:mod:`.shards`), asks every shard for its nearest in one
+  statement (:func:`sharded_nearest`; the shards' sessions run ``hnsw.ef_search`` 1000 with
+  iterative scans): ``candidates / shards`` each (at least ``k``, so the union holds every shard's
+  own top k and the global top k with it), the same number of candidates in all as on one server,
+  then re-scores them all exactly.
 
 Returned scores are always exact float32 inner products, computed as ExactIndex computes them;
 the result set equals exact search unless a true result falls outside the HNSW candidates
@@ -96,7 +97,7 @@ class PgVectorIndex:
     def save(self, path: Path, collection_id: str) -> None:
         pass  # nothing to snapshot: PostgreSQL persists the index
 
-    def _candidates(self, query: np.ndarray, want: int) -> list[tuple[Any, ...]]:
+    def _candidates(self, query: np.ndarray, want: int, k: int) -> list[tuple[Any, ...]]:
         """(face_id, vector) of every face when there are at most ``want``, else HNSW's ``want`` nearest."""
         db = self.store.database
         with db.errors("search failed"), db.connection.transaction(), db.connection.cursor(binary=True) as cur:
@@ -110,9 +111,10 @@ class PgVectorIndex:
                         "'relaxed_order', true)", (str(min(max(want, 40), MAX_EF_SEARCH)),))
             cast = sql.SQL("{}({})").format(sql.SQL(self.store.index_type), sql.Literal(self.dimension))
             shards = children(db.connection, self.part)
-            if shards:  # scatter-gather: each shard's own ordered HNSW scan with its LIMIT (module docstring)
+            if shards:  # scatter-gather: each shard's own ordered HNSW scan with its share of the LIMIT
+                each = max(-(-want // len(shards)), k)
                 return cur.execute(sharded_nearest(shards, cast),
-                                   [np.asarray(query, np.float32), want] * len(shards)).fetchall()
+                                   [np.asarray(query, np.float32), each] * len(shards)).fetchall()
             nearest = sql.SQL("SELECT face_id, vector_send(vector) FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} "
                               "LIMIT %s")
             return cur.execute(nearest.format(self.table, cast, cast),
@@ -121,7 +123,7 @@ class PgVectorIndex:
     def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]:
         if k <= 0 or not self.part:
             return []
-        rows = self._candidates(query, max(self.candidates, 8 * k))
+        rows = self._candidates(query, max(self.candidates, 8 * k), k)
         if not rows:
             return []
         mat = matrix([r[1] for r in rows])

@@ -78,11 +78,13 @@ def test_search_ships_an_ordered_limited_hnsw_scan_to_every_shard_and_equals_exa
     assert shards == ["faces_p1_s0", "faces_p1_s1", "faces_p1_s2"]
     cast = psycopg.sql.SQL("halfvec({})").format(psycopg.sql.Literal(d))
     query = psycopg.sql.SQL("EXPLAIN VERBOSE ") + sharded_nearest(shards, cast)
-    plan = "\n".join(r[0] for r in conn.execute(query, [mat[0], 64] * 3).fetchall())
-    remote = re.findall(r"Remote SQL: (.*)", plan)
-    assert len(remote) == 3 and plan.count("Foreign Scan on public.faces_p1_s") == 3, plan
-    for sql_text in remote:
-        assert re.search(r"ORDER BY \(vector::public\.halfvec\(\d+\) OPERATOR\(public\.<#>\) .* LIMIT 64", sql_text)
+    for limit in (22, 342):  # this search's share of 64 candidates; the default's (1024 over 3 shards)
+        plan = "\n".join(r[0] for r in conn.execute(query, [mat[0], limit] * 3).fetchall())
+        remote = re.findall(r"Remote SQL: (.*)", plan)
+        assert len(remote) == 3 and plan.count("Foreign Scan on public.faces_p1_s") == 3, plan
+        for sql_text in remote:
+            assert re.search(r"ORDER BY \(vector::public\.halfvec\(\d+\) OPERATOR\(public\.<#>\) .* "
+                             rf"LIMIT {limit}::bigint$", sql_text), plan
     # ... and on a shard that remote SQL is the ordered scan of its HNSW index
     with psycopg.connect(urls[1]) as shard:
         shard.execute("SET hnsw.iterative_scan = relaxed_order")

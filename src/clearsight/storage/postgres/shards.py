@@ -200,10 +200,12 @@ def _register(conn: Conn, shard: int, url: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(url)
     server = SERVER.format(shard)
     options = {k: str(v) for k, v in info.items() if k in ("host", "hostaddr", "port", "dbname", "sslmode") and v}
-    # use_remote_estimate: the coordinator never ANALYZEs foreign partitions (it would sample vectors), and
-    # with its default estimate (~900 rows) a larger LIMIT is not shipped (measured: docs/postgres.md)
+    # no use_remote_estimate: with it, shipping the LIMIT is a cost comparison that was seen to go either
+    # way; without, postgres_fdw prefers the remote LIMIT while it is below its default row estimate of a
+    # never-ANALYZEd foreign table (~900 rows here; the coordinator never ANALYZEs them, which would
+    # sample vectors): docs/postgres.md, "Scale-out"
     options.update({"extensions": "vector", "async_capable": "true", "fetch_size": "1000", "batch_size": "100",
-                    "parallel_commit": "true", "use_remote_estimate": "true", "options": SESSION})
+                    "parallel_commit": "true", "options": SESSION})
     conn.execute(sql.SQL("CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw OPTIONS ({})").format(
         sql.Identifier(server), sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(k), sql.Literal(v))
                                                    for k, v in options.items())))

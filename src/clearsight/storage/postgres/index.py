@@ -29,9 +29,8 @@ import numpy as np
 from psycopg import sql
 
 from ..base import Hit
-from .partitions import children, partition
+from .partitions import children, matrix, partition
 from .shards import count
-from .store import matrix
 
 if TYPE_CHECKING:
     from .store import PostgresStore

@@ -11,17 +11,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
 from .migrations import ID, NO_STATISTICS
 
-__all__ = ["INDEX_TYPES", "children", "create_local", "create_sharded", "hnsw", "is_sharded", "partition",
-           "shard_table_ddl"]
+__all__ = ["INDEX_TYPES", "children", "create_local", "create_sharded", "hnsw", "is_sharded", "matrix",
+           "partition", "shard_table_ddl"]
 
 INDEX_TYPES = {"halfvec": "halfvec_ip_ops", "vector": "vector_ip_ops"}  # the HNSW index's element type
 
 Conn = psycopg.Connection[Any]
+
+
+def matrix(blobs: Sequence[bytes], dimension: int = 0) -> np.ndarray:
+    """Vectors read as ``vector_send(vector)`` (pgvector's binary form: a 4-byte header, then
+    big-endian float32) as one float32 matrix, converted in bulk (exactly: no rounding)."""
+    if not blobs:
+        return np.zeros((0, dimension), np.float32)
+    raw = b"".join(bytes(b)[4:] for b in blobs)
+    return np.frombuffer(raw, ">f4").astype(np.float32).reshape(len(blobs), -1)
 
 
 def partition(part: int) -> sql.Identifier:

@@ -29,22 +29,13 @@ from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow
 from . import shards
 from .database import PgDatabase, open_pg_database
 from .jobs import PostgresJobs
-from .partitions import INDEX_TYPES, create_local, create_sharded, hnsw, is_sharded, partition
+from .partitions import INDEX_TYPES, create_local, create_sharded, hnsw, is_sharded, matrix, partition
 
 __all__ = ["INDEX_TYPES", "PostgresStore", "PostgresTx", "matrix", "partition"]
 
 FACE_COLUMNS = "face_id, collection_id, image_id, external_image_id, bbox, confidence, user_id, created"
 
 Conn = psycopg.Connection[Any]
-
-
-def matrix(blobs: Sequence[bytes], dimension: int = 0) -> np.ndarray:
-    """Vectors read as ``vector_send(vector)`` (pgvector's binary form: a 4-byte header, then
-    big-endian float32) as one float32 matrix, converted in bulk (exactly: no rounding)."""
-    if not blobs:
-        return np.zeros((0, dimension), np.float32)
-    raw = b"".join(bytes(b)[4:] for b in blobs)
-    return np.frombuffer(raw, ">f4").astype(np.float32).reshape(len(blobs), -1)
 
 
 def _face(r: Sequence[Any]) -> FaceRow:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -308,8 +309,8 @@ def _rebalance(conn: Conn, part: int, modulus: int) -> int:
 
 # --- erasure and status ------------------------------------------------------------------------
 def compact_shards(conn: Conn, parts: Sequence[int]) -> None:
-    """On every shard: drop tables no collection of the coordinator names, VACUUM FULL the tables of
-    ``parts`` (those with pending erasures) and pg_statistic, then WAL switch + checkpoint
+    """On every shard, in parallel: drop tables no collection of the coordinator names, VACUUM FULL the
+    tables of ``parts`` (those with pending erasures) and pg_statistic, then WAL switch + checkpoint
     (:func:`~.erasure.flush_wal`). Every shard's WAL settings are checked first."""
     from .erasure import flush_wal, refuse_recycling
 
@@ -318,7 +319,8 @@ def compact_shards(conn: Conn, parts: Sequence[int]) -> None:
     for shard, _, info in shards:
         with direct(info, "erasure") as remote:
             refuse_recycling(remote, f"shard {shard} ({redact(info)})")
-    for _, _, info in shards:
+
+    def one(info: str) -> None:
         with direct(info, "erasure (VACUUM FULL, WAL switch, CHECKPOINT)") as remote:
             tables = [str(r[0]) for r in remote.execute(
                 "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname ~ '^faces_p[0-9]+$'")]
@@ -329,6 +331,10 @@ def compact_shards(conn: Conn, parts: Sequence[int]) -> None:
                     remote.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(table)))
             remote.execute("VACUUM FULL pg_statistic")
             flush_wal(remote)
+
+    if shards:  # every shard at once: the erasure takes as long as the slowest shard, not their sum
+        with ThreadPoolExecutor(len(shards)) as pool:
+            list(pool.map(one, [info for _, _, info in shards]))
 
 
 def status(db: PgDatabase) -> list[dict[str, Any]]:

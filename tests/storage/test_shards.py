@@ -228,6 +228,11 @@ def test_kill_9_of_a_shard_during_index_faces_leaves_no_half_written_face(tmp_pa
         while len(failures) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         stalled = len(done)
+        from clearsight.storage.postgres.status import status
+
+        seen = status(s.database)  # store status names the shard that is down
+        assert [sh["Reachable"] for sh in seen["Shards"]] == [True, True, False]
+        assert seen["Collections"][0]["Faces"] is None and not seen["ErasureCanComplete"]
         for _ in range(100):  # its backends exit once they see the postmaster gone
             try:
                 servers[2].start()

@@ -119,7 +119,8 @@ def cmd_store(args: argparse.Namespace) -> int:
         sizes = f", {c['HeapBytes']} heap + {c['HnswBytes']} HNSW ({c['HnswType']}) bytes" if "HeapBytes" in c else ""
         if c.get("Sharded"):
             sizes = ", laid over the shards"
-        print(f"  {c['CollectionId']}: {c['Faces']} faces, {c['Dimension']}-d {c['FaceModel']}{sizes}")
+        faces = "?" if c["Faces"] is None else c["Faces"]
+        print(f"  {c['CollectionId']}: {faces} faces, {c['Dimension']}-d {c['FaceModel']}{sizes}")
     for shard in out.get("Shards", []):
         if shard["Reachable"]:
             faces = sum(shard["Faces"].values())

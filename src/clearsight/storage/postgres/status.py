@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from .database import PgDatabase, redact
 from .partitions import is_sharded
 from .shards import count
@@ -25,8 +27,13 @@ def status(db: PgDatabase) -> dict[str, Any]:
         "FROM collections c ORDER BY c.collection_id")
     with db.errors("database read failed"):
         conn = db.connection
-        counts = {r[0]: count(conn, int(r[1])) for r in rows}
         sharded = {r[0] for r in rows if is_sharded(conn, int(r[1]))}
+        counts: dict[str, int | None] = {}
+        for r in rows:
+            try:
+                counts[r[0]] = count(conn, int(r[1]))
+            except psycopg.OperationalError:  # a shard is unreachable: the shards' entries say which
+                counts[r[0]] = None
     pending = db.read("SELECT count(*) FROM erasures WHERE completed IS NULL")[0][0]
     shards = shard_status(db)
     can_erase = server[2] == "off" and all(s.get("WalRecycle") == "off" for s in shards)  # and reachable
@@ -35,7 +42,7 @@ def status(db: PgDatabase) -> dict[str, Any]:
         "SchemaVersion": db.version, "WalRecycle": server[2], "ErasureCanComplete": can_erase,
         "PendingErasures": int(pending),
         "Collections": [{"CollectionId": r[0], "Partition": f"faces_p{r[1]}", "Dimension": int(r[2]),
-                         "FaceModel": r[3], "Faces": int(counts.get(r[0], 0)), "HeapBytes": int(r[4]),
+                         "FaceModel": r[3], "Faces": counts.get(r[0]), "HeapBytes": int(r[4]),
                          "HnswBytes": int(r[5]), "HnswType": "halfvec" if "halfvec" in str(r[6]) else "vector",
                          "Sharded": r[0] in sharded}
                         for r in rows],

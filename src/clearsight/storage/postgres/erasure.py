@@ -15,6 +15,10 @@ set) on a server that recycles, rather than complete a receipt it cannot honour.
 ``wal_keep_size``, replication slots or an archive, and the files of standbys, are the
 operator's (docs/postgres.md).
 
+On a coordinator with shards (:mod:`.shards`) the same runs on every shard, at once, after the
+coordinator's own (:func:`~.shards.compact_shards`, reusing :func:`refuse_recycling` and
+:func:`flush_wal`); the receipts complete only when every shard has done it.
+
 :func:`scan` is the proof: it looks for byte strings (chunks of a vector as float32 and as
 float16) in every file of a data directory, ``pg_wal`` included.
 """

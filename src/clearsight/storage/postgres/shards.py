@@ -245,9 +245,19 @@ def init(db: PgDatabase, urls: Sequence[str], index_type: str = "halfvec") -> di
             _register(conn, shard, urls[shard])
         if added and known:
             for part, collection_id, dimension in sharded_parts(conn):
-                prepare_partition(conn, part, dimension, index_type, only=added)
+                kind = _index_type(conninfo(conn, servers(conn)[0]), part) or index_type
+                prepare_partition(conn, part, dimension, kind, only=added)
                 moved[collection_id] = _rebalance(conn, part, len(urls))
     return {"Shards": [redact(u) for u in urls], "Added": [redact(urls[i]) for i in added], "Moved": moved}
+
+
+def _index_type(info: str, part: int) -> str | None:
+    """The element type of partition ``part``'s HNSW index on a shard (the new shard's must match)."""
+    with direct(info, "read the collection's index") as remote:
+        row = remote.execute("SELECT pg_get_indexdef(to_regclass(%s))", (f"faces_p{int(part)}_hnsw",)).fetchone()
+    if not row or not row[0]:
+        return None
+    return "halfvec" if "halfvec" in str(row[0]) else "vector"
 
 
 def _fingerprint(conn: Conn, table: str) -> tuple[int, int]:

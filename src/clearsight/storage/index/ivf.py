@@ -79,24 +79,43 @@ class IVFIndex:
 
     @classmethod
     def build(cls, ids: list[str], vectors: np.ndarray, *, candidates: int, nprobe: int | None = None,
-              nlist: int | None = None, seed: int = 0) -> IVFIndex:
-        """``vectors`` becomes the index's float32 rows (not copied: it may be a memory map)."""
+              nlist: int | None = None, seed: int = 0, threads: int = 1) -> IVFIndex:
+        """``vectors`` becomes the index's float32 rows until the first :meth:`save` (not copied: it
+        may be a memory map; removals write into it). ``threads`` for building only."""
+        import faiss
+
         n = len(vectors)
         nlist = nlist or cls.lists_for(n)
-        index = cls(vectors.shape[1], candidates=candidates, nlist=nlist, nprobe=nprobe or max(1, nlist // 32))
-        rng = np.random.default_rng(seed)
-        pick = np.sort(rng.choice(n, min(n, max(100_000, 64 * nlist)), replace=False))
-        sample = np.ascontiguousarray(vectors[pick], np.float32)
-        _, vecs = np.linalg.eigh(sample[:100_000].T @ sample[:100_000])  # uncentred: keeps inner products
-        index._basis = np.ascontiguousarray(vecs[:, ::-1][:, : cls.CODE_DIM], np.float32)
-        index._ivf.cp.niter = 10
-        index._ivf.cp.spherical = True
-        index._ivf.by_residual = False  # codes of the vectors themselves: moving one between lists is a copy
-        index._ivf.train(index._project(sample))
-        del sample
-        index._base = vectors if vectors.dtype == np.float32 else np.ascontiguousarray(vectors, np.float32)
-        index._append(list(ids), index._base, base=True)
+        index = cls(vectors.shape[1], candidates=candidates, nlist=nlist, nprobe=nprobe or max(1, nlist // 2))
+        faiss.omp_set_num_threads(threads)
+        try:
+            rng = np.random.default_rng(seed)
+            pick = np.sort(rng.choice(n, min(n, max(100_000, 64 * nlist)), replace=False))
+            sample = np.ascontiguousarray(vectors[pick], np.float32)
+            head = sample[:100_000]
+            _, vecs = np.linalg.eigh(head.T @ head)  # uncentred principal directions: keep inner products
+            index._basis = np.ascontiguousarray(vecs[:, ::-1][:, : cls.CODE_DIM], np.float32)
+            index._ivf.cp.niter = 10
+            index._ivf.cp.spherical = True
+            index._ivf.by_residual = False  # codes of the vectors themselves, whatever their list
+            index._ivf.train(index._project(sample))
+            del sample, head
+            # reserve every list once (growing 4096 lists by doubling would hold twice their codes)
+            lists = np.concatenate([index._assign(index._project(vectors[s:s + CHUNK])) for s in range(0, n, CHUNK)]) \
+                if n else np.zeros(0, np.int64)
+            il = index._ivf.invlists
+            for lst, size in enumerate(np.bincount(lists, minlength=nlist).tolist()):
+                il.resize(lst, size)
+                il.resize(lst, 0)
+            index._base = vectors if vectors.dtype == np.float32 else np.ascontiguousarray(vectors, np.float32)
+            index._append(list(ids), index._base, base=True, lists=lists)
+        finally:
+            faiss.omp_set_num_threads(1)
         return index
+
+    def _assign(self, codes: np.ndarray) -> np.ndarray:
+        _, lists = self._quantizer.search(codes, 1)
+        return np.asarray(lists[:, 0], np.int64)
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray((np.asarray(x, np.float32) - self._mean) @ self._basis, np.float32)
@@ -141,7 +160,7 @@ class IVFIndex:
                 mat = np.ascontiguousarray(np.asarray(vectors, np.float32)[fresh])
                 self._append([ids[k] for k in fresh], mat, base=False)
 
-    def _append(self, ids: list[str], mat: np.ndarray, *, base: bool) -> None:
+    def _append(self, ids: list[str], mat: np.ndarray, *, base: bool, lists: np.ndarray | None = None) -> None:
         import faiss
 
         for start in range(0, len(mat), CHUNK):
@@ -152,10 +171,10 @@ class IVFIndex:
             self._half.append(part.astype(np.float16))
             self._max_norm = max(self._max_norm, float(np.linalg.norm(part, axis=1).max()))
             codes = self._project(part)
-            _, lists = self._quantizer.search(codes, 1)
+            assign = np.ascontiguousarray(lists[start:start + len(part)] if lists is not None else self._assign(codes))
             rows = np.arange(first, first + len(part), dtype=np.int64)
-            self._ivf.add_core(len(part), faiss.swig_ptr(codes), faiss.swig_ptr(rows), faiss.swig_ptr(lists))
-            self._list.append(lists.astype(np.int32))
+            self._ivf.add_core(len(part), faiss.swig_ptr(codes), faiss.swig_ptr(rows), faiss.swig_ptr(assign))
+            self._list.append(assign.astype(np.int32))
             for k, face_id in enumerate(ids[start:start + len(part)]):
                 self._row[face_id] = first + k
                 self._ids.append(face_id)
@@ -231,29 +250,41 @@ class IVFIndex:
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: Path, collection_id: str) -> None:
-        """Header, PCA, the serialised inverted file, ids, then the float32 rows (page-aligned);
-        afterwards the index maps its rows from the new file."""
+        """Header, PCA, the inverted file (faiss's format), ids, then the float32 rows from a page
+        boundary; the index then maps its rows from the new file. Streamed: no copy of the codes."""
         import faiss
 
         with self.lock:
             n = len(self._ids)
             pca = np.concatenate([self._mean[None, :], self._basis.T]).astype(np.float32).tobytes()
-            ivf = faiss.serialize_index(self._ivf).tobytes()
             ids_blob = "\n".join(self._ids).encode()
-            meta_crc = zlib.crc32(ids_blob, zlib.crc32(ivf, zlib.crc32(pca)))
-            mat_crc = 0
+            size_crc = [0, zlib.crc32(pca)]
+
+            def count(data: bytes) -> None:
+                size_crc[0] += len(data)
+                size_crc[1] = zlib.crc32(data, size_crc[1])
+
+            writer = faiss.PyCallbackIOWriter(count)
+            faiss.write_index(self._ivf, writer)
+            del writer
+            ivf_bytes, meta_crc = size_crc[0], zlib.crc32(ids_blob, size_crc[1])
+            rows_crc = 0
             for start in range(0, n, CHUNK):
-                mat_crc = zlib.crc32(self._f32(np.arange(start, min(n, start + CHUNK))).data, mat_crc)
+                rows_crc = zlib.crc32(self._f32(np.arange(start, min(n, start + CHUNK))).data, rows_crc)
             fields = {"collection": collection_id, "dimension": self.dimension, "count": n, "seq": self.seq,
                       "candidates": self.candidates, "nlist": self.nlist, "nprobe": self.nprobe,
-                      "pca": len(pca), "ivf": len(ivf), "ids_bytes": len(ids_blob), "crc32": meta_crc,
-                      "rows_crc32": mat_crc, "rows_at": 0}
-            head = 8 + 4 + len(json.dumps(fields)) + 32 + len(pca) + len(ivf) + len(ids_blob)
+                      "pca": len(pca), "ivf": ivf_bytes, "ids_bytes": len(ids_blob), "crc32": meta_crc,
+                      "rows_crc32": rows_crc, "rows_at": 0}
+            head = 8 + 4 + len(json.dumps(fields)) + 32 + len(pca) + ivf_bytes + len(ids_blob)
             fields["rows_at"] = -(-head // ALIGN) * ALIGN
             header = json.dumps(fields).encode()
 
             def write(fh: BinaryIO) -> None:
-                fh.write(IVF_MAGIC + struct.pack("<I", len(header)) + header + pca + ivf + ids_blob)
+                fh.write(IVF_MAGIC + struct.pack("<I", len(header)) + header + pca)
+                w = faiss.PyCallbackIOWriter(fh.write)
+                faiss.write_index(self._ivf, w)
+                del w
+                fh.write(ids_blob)
                 fh.write(b"\0" * (fields["rows_at"] - fh.tell()))
                 for start in range(0, n, CHUNK):
                     fh.write(self._f32(np.arange(start, min(n, start + CHUNK))).data)
@@ -288,51 +319,60 @@ class IVFIndex:
     @classmethod
     def load(cls, path: Path, collection_id: str, dimension: int, *, max_count: int | None = None) -> IVFIndex | None:
         """The snapshot, or None when it is missing, damaged, implausible or of another collection."""
-        import faiss
-
         try:
             with open(path, "rb") as fh:
-                header = read_header(fh, IVF_MAGIC)
-                if header.get("collection") != collection_id:
-                    return None
-                if check_field(header, "dimension", 1, MAX_DIMENSION) != dimension:
-                    return None
-                left = remaining_bytes(fh)
-                pca_bytes = (cls.CODE_DIM + 1) * dimension * 4
-                check_field(header, "pca", pca_bytes, pca_bytes)
-                n = check_field(header, "count", 0, min(left // (4 * dimension), max_count if max_count is not None
-                                                        else left))
-                rows_at = check_field(header, "rows_at", fh.tell(), fh.tell() + left - n * dimension * 4)
-                ivf_bytes = check_field(header, "ivf", 0, rows_at - fh.tell() - pca_bytes)
-                ids_bytes = check_field(header, "ids_bytes", 0, rows_at - fh.tell() - pca_bytes - ivf_bytes)
-                nlist = check_field(header, "nlist", 1, 1 << 20)
-                fields = {key: check_field(header, key, lo, hi) for key, lo, hi in (
-                    ("seq", 0, 1 << 62), ("candidates", 1, 1 << 20), ("nprobe", 1, 1 << 20),
-                    ("crc32", 0, 0xFFFFFFFF), ("rows_crc32", 0, 0xFFFFFFFF))}
-                pca, ivf, ids_blob = fh.read(pca_bytes), fh.read(ivf_bytes), fh.read(ids_bytes)
-                if len(pca) + len(ivf) + len(ids_blob) != pca_bytes + ivf_bytes + ids_bytes:
-                    return None
-                if zlib.crc32(ids_blob, zlib.crc32(ivf, zlib.crc32(pca))) != fields["crc32"]:
-                    return None
-                index = cls(dimension, candidates=fields["candidates"], nlist=nlist, nprobe=fields["nprobe"])
-                index._map(path, rows_at, n)
-        except (OSError, ValueError, KeyError, struct.error, RecursionError):
+                return cls._read(fh, path, collection_id, dimension, max_count)
+        except (OSError, ValueError, KeyError, struct.error, RecursionError, RuntimeError):
+            return None
+
+    @classmethod
+    def _read(cls, fh: BinaryIO, path: Path, collection_id: str, dimension: int,
+              max_count: int | None) -> IVFIndex | None:
+        import faiss
+
+        header = read_header(fh, IVF_MAGIC)
+        if header.get("collection") != collection_id:
+            return None
+        if check_field(header, "dimension", 1, MAX_DIMENSION) != dimension:
+            return None
+        here, left = fh.tell(), remaining_bytes(fh)
+        pca_bytes = (cls.CODE_DIM + 1) * dimension * 4
+        check_field(header, "pca", pca_bytes, pca_bytes)
+        n = check_field(header, "count", 0, min(left // (4 * dimension), max_count if max_count is not None else left))
+        rows_at = check_field(header, "rows_at", here, here + left - n * dimension * 4)
+        ivf_bytes = check_field(header, "ivf", 0, rows_at - here - pca_bytes)
+        ids_bytes = check_field(header, "ids_bytes", 0, rows_at - here - pca_bytes - ivf_bytes)
+        nlist = check_field(header, "nlist", 1, 1 << 20)
+        f = {key: check_field(header, key, lo, hi) for key, lo, hi in (
+            ("seq", 0, 1 << 62), ("candidates", 1, 1 << 20), ("nprobe", 1, 1 << 20),
+            ("crc32", 0, 0xFFFFFFFF), ("rows_crc32", 0, 0xFFFFFFFF))}
+        pca = fh.read(pca_bytes)
+        crc, budget = [zlib.crc32(pca), ivf_bytes], ivf_bytes
+
+        def read(size: int) -> bytes:  # faiss reads the inverted file through this, never past it
+            data = fh.read(min(size, crc[1]))
+            crc[0], crc[1] = zlib.crc32(data, crc[0]), crc[1] - len(data)
+            return data
+
+        reader = faiss.PyCallbackIOReader(read)
+        ivf_index = faiss.read_index(reader)
+        del reader
+        if crc[1] != 0 or fh.tell() != here + pca_bytes + budget:
+            return None
+        ids_blob = fh.read(ids_bytes)
+        if len(pca) != pca_bytes or len(ids_blob) != ids_bytes or zlib.crc32(ids_blob, crc[0]) != f["crc32"]:
             return None
         ids = ids_blob.decode().split("\n") if n else []
-        try:
-            ivf_index = faiss.deserialize_index(np.frombuffer(ivf, np.uint8))
-        except RuntimeError:
-            return None
-        del ivf
+        del ids_blob
         if len(ids) != n or not isinstance(ivf_index, faiss.IndexIVFScalarQuantizer) or ivf_index.ntotal != n \
                 or ivf_index.d != cls.CODE_DIM or ivf_index.nlist != nlist:
             return None
+        index = cls(dimension, candidates=f["candidates"], nlist=nlist, nprobe=f["nprobe"])
         index._ivf, index._quantizer = ivf_index, faiss.downcast_index(ivf_index.quantizer)
         projection = np.frombuffer(pca, np.float32).reshape(cls.CODE_DIM + 1, dimension)
         index._mean, index._basis = projection[0].copy(), np.ascontiguousarray(projection[1:].T)
-        index._ids, index._row, index.seq = ids, {f: i for i, f in enumerate(ids)}, fields["seq"]
-        # the float32 rows: check them, derive the float16 copy and each row's list, in one pass
-        crc, lists = 0, np.full(n, -1, np.int32)
+        index._ids, index._row, index.seq = ids, {face: i for i, face in enumerate(ids)}, f["seq"]
+        lists = np.full(n, -1, np.int32)
         for lst in range(nlist):
             lids, _ = index._entries(lst)
             if len(lids) and (lids.min() < 0 or lids.max() >= n):
@@ -340,13 +380,19 @@ class IVFIndex:
             lists[lids] = lst
         if n and lists.min() < 0:
             return None
+        # the float32 rows: read (not mapped: the page cache holds them, not this process), checked,
+        # and their float16 copy derived, in one pass
+        fh.seek(rows_at)
+        rows_crc, buf = 0, np.empty((CHUNK, dimension), np.float32)
         for start in range(0, n, CHUNK):
-            part = index._base[start:start + CHUNK]
-            crc = zlib.crc32(part.data, crc)
+            part = buf[: min(CHUNK, n - start)]
+            if fh.readinto(memoryview(part).cast("B")) != part.nbytes:
+                return None
+            rows_crc = zlib.crc32(part.data, rows_crc)
             index._half.append(part.astype(np.float16))
             index._max_norm = max(index._max_norm, float(np.linalg.norm(part, axis=1).max()))
-        if crc != fields["rows_crc32"]:
+        if rows_crc != f["rows_crc32"]:
             return None
         index._list.append(lists)
-        index.drop_cache()
+        index._map(path, rows_at, n)
         return index

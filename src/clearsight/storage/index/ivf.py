@@ -22,6 +22,25 @@ ALIGN = 4096  # the float32 rows start on a page boundary of the snapshot
 CHUNK = 1 << 17  # rows per step when projecting, checking or writing
 
 
+def _faiss() -> Any:
+    import faiss  # imported when used: it is an optional, heavy dependency of large collections
+
+    return faiss
+
+
+def half(x: np.ndarray) -> np.ndarray:
+    """float16 rows (a component beyond float16's range becomes inf; such rows are always kept for
+    the exact float32 re-scoring when positive, so only a vector with a huge negative component can
+    rank too low: embeddings are unit length)."""
+    with np.errstate(over="ignore"):
+        return x.astype(np.float16)
+
+
+def max_norm(x: np.ndarray) -> float:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(x, axis=1).max())
+
+
 class IVFIndex:
     """Collections too large for float32 vectors in RAM: an inverted file proposes candidates, a
     float16 copy ranks them, the float32 vectors (memory-mapped from the snapshot) score them.
@@ -48,7 +67,7 @@ class IVFIndex:
     CODE_DIM = 64
 
     def __init__(self, dimension: int, *, candidates: int, nlist: int, nprobe: int) -> None:
-        import faiss
+        faiss = _faiss()
 
         faiss.omp_set_num_threads(1)  # one query, one core (as ScanIndex)
         self.dimension = dimension
@@ -59,7 +78,7 @@ class IVFIndex:
         self.lock = threading.Lock()
         self._mean = np.zeros(dimension, np.float32)
         self._basis = np.eye(dimension, self.CODE_DIM, dtype=np.float32)
-        self._quantizer = faiss.IndexFlatIP(self.CODE_DIM)
+        self._quantizer: Any = faiss.IndexFlatIP(self.CODE_DIM)
         self._ivf: Any = faiss.IndexIVFScalarQuantizer(self._quantizer, self.CODE_DIM, nlist,
                                                        faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
         self._ids: list[str] = []
@@ -82,7 +101,7 @@ class IVFIndex:
               nlist: int | None = None, seed: int = 0, threads: int = 1) -> IVFIndex:
         """``vectors`` becomes the index's float32 rows until the first :meth:`save` (not copied: it
         may be a memory map; removals write into it). ``threads`` for building only."""
-        import faiss
+        faiss = _faiss()
 
         n = len(vectors)
         nlist = nlist or cls.lists_for(n)
@@ -161,15 +180,15 @@ class IVFIndex:
                 self._append([ids[k] for k in fresh], mat, base=False)
 
     def _append(self, ids: list[str], mat: np.ndarray, *, base: bool, lists: np.ndarray | None = None) -> None:
-        import faiss
+        faiss = _faiss()
 
         for start in range(0, len(mat), CHUNK):
             part = np.ascontiguousarray(mat[start:start + CHUNK], np.float32)
             first = len(self._ids)
             if not base:
                 self._extra.append(part)
-            self._half.append(part.astype(np.float16))
-            self._max_norm = max(self._max_norm, float(np.linalg.norm(part, axis=1).max()))
+            self._half.append(half(part))
+            self._max_norm = max(self._max_norm, max_norm(part))
             codes = self._project(part)
             assign = np.ascontiguousarray(lists[start:start + len(part)] if lists is not None else self._assign(codes))
             rows = np.arange(first, first + len(part), dtype=np.int64)
@@ -181,7 +200,7 @@ class IVFIndex:
 
     def _entries(self, lst: int) -> tuple[np.ndarray, np.ndarray]:
         """Views of one inverted list's ids and codes (writable: faiss owns the memory)."""
-        import faiss
+        faiss = _faiss()
 
         il = self._ivf.invlists
         size = int(il.list_size(lst))
@@ -252,7 +271,7 @@ class IVFIndex:
     def save(self, path: Path, collection_id: str) -> None:
         """Header, PCA, the inverted file (faiss's format), ids, then the float32 rows from a page
         boundary; the index then maps its rows from the new file. Streamed: no copy of the codes."""
-        import faiss
+        faiss = _faiss()
 
         with self.lock:
             n = len(self._ids)
@@ -276,7 +295,8 @@ class IVFIndex:
                       "pca": len(pca), "ivf": ivf_bytes, "ids_bytes": len(ids_blob), "crc32": meta_crc,
                       "rows_crc32": rows_crc, "rows_at": 0}
             head = 8 + 4 + len(json.dumps(fields)) + 32 + len(pca) + ivf_bytes + len(ids_blob)
-            fields["rows_at"] = -(-head // ALIGN) * ALIGN
+            rows_at = -(-head // ALIGN) * ALIGN
+            fields["rows_at"] = rows_at
             header = json.dumps(fields).encode()
 
             def write(fh: BinaryIO) -> None:
@@ -285,12 +305,12 @@ class IVFIndex:
                 faiss.write_index(self._ivf, w)
                 del w
                 fh.write(ids_blob)
-                fh.write(b"\0" * (fields["rows_at"] - fh.tell()))
+                fh.write(b"\0" * (rows_at - fh.tell()))
                 for start in range(0, n, CHUNK):
                     fh.write(self._f32(np.arange(start, min(n, start + CHUNK))).data)
 
             atomic_write(path, write)
-            self._map(path, fields["rows_at"], n)
+            self._map(path, rows_at, n)
 
     def _map(self, path: Path, offset: int, n: int) -> None:
         """Take the float32 rows from the snapshot (copy-on-write: changes stay in this process)."""
@@ -326,9 +346,9 @@ class IVFIndex:
             return None
 
     @classmethod
-    def _read(cls, fh: BinaryIO, path: Path, collection_id: str, dimension: int,
+    def _read(cls, fh: Any, path: Path, collection_id: str, dimension: int,
               max_count: int | None) -> IVFIndex | None:
-        import faiss
+        faiss = _faiss()
 
         header = read_header(fh, IVF_MAGIC)
         if header.get("collection") != collection_id:
@@ -360,6 +380,8 @@ class IVFIndex:
         if crc[1] != 0 or fh.tell() != here + pca_bytes + budget:
             return None
         ids_blob = fh.read(ids_bytes)
+        if fh.read(rows_at - fh.tell()).strip(b"\0"):  # the padding before the rows is zeros
+            return None
         if len(pca) != pca_bytes or len(ids_blob) != ids_bytes or zlib.crc32(ids_blob, crc[0]) != f["crc32"]:
             return None
         ids = ids_blob.decode().split("\n") if n else []
@@ -386,11 +408,11 @@ class IVFIndex:
         rows_crc, buf = 0, np.empty((CHUNK, dimension), np.float32)
         for start in range(0, n, CHUNK):
             part = buf[: min(CHUNK, n - start)]
-            if fh.readinto(memoryview(part).cast("B")) != part.nbytes:
+            if fh.readinto(part.data.cast("B")) != part.nbytes:
                 return None
             rows_crc = zlib.crc32(part.data, rows_crc)
-            index._half.append(part.astype(np.float16))
-            index._max_norm = max(index._max_norm, float(np.linalg.norm(part, axis=1).max()))
+            index._half.append(half(part))
+            index._max_norm = max(index._max_norm, max_norm(part))
         if rows_crc != f["rows_crc32"]:
             return None
         index._list.append(lists)

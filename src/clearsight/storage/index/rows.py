@@ -48,9 +48,10 @@ class Rows:
         return out
 
     def row(self, r: int) -> np.ndarray:
-        return self._blocks[r >> self.shift][r & ((1 << self.shift) - 1)]
+        row: np.ndarray = self._blocks[r >> self.shift][r & ((1 << self.shift) - 1)]
+        return row
 
-    def set(self, r: int, value: np.ndarray) -> None:
+    def set(self, r: int, value: np.ndarray | int) -> None:
         self._blocks[r >> self.shift][r & ((1 << self.shift) - 1)] = value
 
     def pop(self) -> None:

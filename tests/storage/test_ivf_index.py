@@ -1,0 +1,176 @@
+"""IVFIndex: the same answers as ExactIndex, erasure that overwrites, snapshots that refuse damage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clearsight.storage.index import IVF_MAGIC, ExactIndex, IVFIndex, load_index
+
+D = 128
+
+
+def faces(n: int, seed: int = 0, per: int = 4) -> np.ndarray:
+    """Face-like vectors: identities around a common direction, a few images each, unit length, with
+    a decaying spectrum in a fixed rotation (as face embeddings: most energy in a few directions)."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(np.random.default_rng(99).normal(size=(D, D)))[0]
+    spectrum = 1 / (1 + np.arange(D) / 12)
+    centres = 0.3 + rng.normal(size=(n // per + 1, D))
+    x = (centres[np.arange(n) // per] + 0.5 * rng.normal(size=(n, D))) * spectrum @ basis
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def ids_for(n: int, prefix: str = "f") -> list[str]:
+    return [f"{prefix}{i:06d}" for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def gallery() -> tuple[list[str], np.ndarray]:
+    return ids_for(3000), faces(3000)
+
+
+def build(ids: list[str], vecs: np.ndarray, **kw: int) -> IVFIndex:
+    idx = IVFIndex.build(ids, vecs.copy(), candidates=512, **kw)
+    idx.nprobe = idx.nlist  # every list: the result must equal exact search
+    return idx
+
+
+def same(a: IVFIndex, b: ExactIndex, queries: np.ndarray, *, k: int = 10, min_score: float = -1.0) -> None:
+    for q in queries:
+        got, want = a.search(q, k=k, min_score=min_score), b.search(q, k=k, min_score=min_score)
+        assert [h.face_id for h in got] == [h.face_id for h in want]
+        np.testing.assert_allclose([h.score for h in got], [h.score for h in want], atol=1e-6)
+
+
+def test_agrees_with_exact_after_adds_and_removes(gallery: tuple[list[str], np.ndarray]) -> None:
+    ids, vecs = gallery
+    idx = build(ids[:2500], vecs[:2500])
+    exact = ExactIndex(D)
+    exact.add(ids[:2500], vecs[:2500])
+    queries = faces(40, seed=9)
+    same(idx, exact, queries)
+    idx.add(ids[2500:], vecs[2500:])
+    exact.add(ids[2500:], vecs[2500:])
+    gone = ids[::7] + ids[2500::3]
+    idx.remove(gone)
+    exact.remove(gone)
+    assert len(idx) == len(exact) and set(idx.ids) == set(exact.ids)
+    assert all(f not in idx for f in gone) and ids[1] in idx
+    same(idx, exact, queries, k=25)
+    same(idx, exact, queries, k=500, min_score=0.3)
+    hits = idx.search(queries[0], k=3000, min_score=0.3)
+    assert all(h.score >= 0.3 for h in hits)
+    assert idx.search(queries[0], k=0) == []
+    assert IVFIndex(D, candidates=8, nlist=4, nprobe=4).search(queries[0], k=5) == []
+
+
+def test_duplicates_and_known_ids_are_ignored(gallery: tuple[list[str], np.ndarray]) -> None:
+    ids, vecs = gallery
+    idx = build(ids[:1200], vecs[:1200])
+    idx.add(["new", "new", ids[0]], vecs[1200:1203])
+    assert len(idx) == 1201 and idx.ids.count("new") == 1
+    assert idx.search(vecs[1200], k=1)[0].face_id == "new"
+
+
+def test_erased_vectors_are_overwritten(gallery: tuple[list[str], np.ndarray]) -> None:
+    ids, vecs = gallery
+    idx = build(ids[:1500], vecs[:1500])
+    idx.add(ids[1500:1600], vecs[1500:1600])  # rows in RAM beyond the build matrix
+    gone = ids[:40] + ids[1560:1600]
+    gone_vecs = np.concatenate([vecs[:40], vecs[1560:1600]])
+    idx.remove(gone)
+    n = len(idx)
+    half = np.concatenate(idx._half.chunks())
+    assert len(half) == n
+    # no row of any store still holds an erased vector (float32, float16); freed slots are zero
+    rows = np.concatenate([idx._base, np.concatenate(idx._extra.chunks())]) if len(idx._extra) else idx._base
+    for v in gone_vecs:
+        assert not np.any(np.all(rows == v, axis=1))
+        assert not np.any(np.all(half == v.astype(np.float16), axis=1))
+    assert not np.any(rows[n:])
+    for block in idx._half._blocks:
+        tail = block[n - (len(idx._half._blocks) - 1) * (1 << idx._half.shift):] if block is idx._half._blocks[-1] \
+            else block[:0]
+        assert not np.any(tail)
+    # inverted lists: one entry per face, every row once, no erased code left behind
+    seen = []
+    for lst in range(idx.nlist):
+        lids, _ = idx._entries(lst)
+        seen.extend(lids.tolist())
+    assert sorted(seen) == list(range(n))
+    # the erased faces' codes left their lists: every code stored is a live face's code
+    live = {bytes(c) for c in idx._ivf.sq.compute_codes(idx._project(np.concatenate(
+        [idx._base[:min(n, len(idx._base))]] + ([np.concatenate(idx._extra.chunks())] if len(idx._extra) else []))))}
+    stored = set()
+    for lst in range(idx.nlist):
+        _, codes = idx._entries(lst)
+        stored |= {bytes(c) for c in codes}
+    assert stored == live
+    for c in idx._ivf.sq.compute_codes(idx._project(gone_vecs)):
+        assert bytes(c) not in stored
+    for v in gone_vecs[:10]:
+        assert all(h.face_id not in gone for h in idx.search(v, k=50))
+    idx.remove(list(idx.ids))
+    assert len(idx) == 0 and idx._ivf.ntotal == 0 and not np.any(idx._base)
+
+
+def test_snapshot_round_trip_maps_rows_and_refuses_damage(tmp_path: Path,
+                                                           gallery: tuple[list[str], np.ndarray]) -> None:
+    ids, vecs = gallery
+    idx = build(ids[:2000], vecs[:2000])
+    idx.add(ids[2000:2100], vecs[2000:2100])
+    idx.seq = 42
+    path = tmp_path / "c.idx"
+    idx.save(path, "c")
+    assert path.read_bytes()[:8] == IVF_MAGIC
+    back = load_index(path, "c", D, max_count=5000)
+    assert isinstance(back, IVFIndex) and back.seq == 42 and back.ids == idx.ids and back.nprobe == idx.nprobe
+    exact = ExactIndex(D)
+    exact.add(ids[:2100], vecs[:2100])
+    queries = faces(20, seed=5)
+    same(back, exact, queries)
+    # changes after loading stay in the process (copy-on-write): the file is what was saved
+    before = path.read_bytes()
+    back.remove(ids[:30])
+    exact.remove(ids[:30])
+    back.add(["z"], vecs[2100:2101])
+    exact.add(["z"], vecs[2100:2101])
+    assert path.read_bytes() == before
+    same(back, exact, queries)
+    back.save(path, "c")  # the new snapshot no longer holds the erased vectors
+    raw = path.read_bytes()
+    for v in vecs[:30]:
+        assert v.tobytes() not in raw
+    again = IVFIndex.load(path, "c", D)
+    assert again is not None
+    same(again, exact, queries)
+    # refused: another collection or dimension, more faces than the database ever held, damage
+    assert IVFIndex.load(path, "other", D) is None
+    assert IVFIndex.load(path, "c", 192) is None
+    assert IVFIndex.load(path, "c", D, max_count=100) is None
+    assert IVFIndex.load(tmp_path / "missing.idx", "c", D) is None
+    header_end = raw.index(b"}") + 1
+    rows_at = len(raw) - len(again) * D * 4
+    for at in (header_end + 100, header_end + 5000, rows_at - 40, rows_at + 7, len(raw) - 1):
+        bad = bytearray(raw)
+        bad[at] ^= 0x41
+        path.write_bytes(bytes(bad))
+        assert IVFIndex.load(path, "c", D) is None, at
+    path.write_bytes(raw[:-100])
+    assert IVFIndex.load(path, "c", D) is None
+    path.write_bytes(raw.replace(b'"count": 2071', b'"count": 9999'))
+    assert IVFIndex.load(path, "c", D) is None
+
+
+def test_empty_index_round_trip(tmp_path: Path, gallery: tuple[list[str], np.ndarray]) -> None:
+    ids, vecs = gallery
+    idx = build(ids[:1100], vecs[:1100])
+    idx.remove(list(ids[:1100]))
+    idx.save(tmp_path / "e.idx", "e")
+    back = IVFIndex.load(tmp_path / "e.idx", "e", D)
+    assert back is not None and len(back) == 0 and back.search(vecs[0], k=5) == []
+    back.add(ids[:10], vecs[:10])
+    assert back.search(vecs[3], k=1)[0].face_id == ids[3]

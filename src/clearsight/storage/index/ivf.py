@@ -370,7 +370,7 @@ class IVFIndex:
         crc, budget = [zlib.crc32(pca), ivf_bytes], ivf_bytes
 
         def read(size: int) -> bytes:  # faiss reads the inverted file through this, never past it
-            data = fh.read(min(size, crc[1]))
+            data: bytes = fh.read(min(size, crc[1]))
             crc[0], crc[1] = zlib.crc32(data, crc[0]), crc[1] - len(data)
             return data
 

@@ -174,3 +174,41 @@ def test_empty_index_round_trip(tmp_path: Path, gallery: tuple[list[str], np.nda
     assert back is not None and len(back) == 0 and back.search(vecs[0], k=5) == []
     back.add(ids[:10], vecs[:10])
     assert back.search(vecs[3], k=1)[0].face_id == ids[3]
+
+
+def test_collections_switch_to_the_inverted_file(engine, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from clearsight.collections import service
+    from clearsight.storage.base import NewFace
+    from clearsight.storage.index import ScanIndex, snapshot_path
+
+    monkeypatch.setattr(service, "IVF_FACES", 1500)
+    c = engine.open_collections(tmp_path)
+    c.ann_threshold = 1000
+    c.create_collection(collection_id="c")
+    dim = engine.calibration.recipe.dimension
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((1800, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    box = {"Width": 0.5, "Height": 0.5, "Left": 0.25, "Top": 0.25}
+    fid = [f"00000000-0000-0000-0000-{i:012d}" for i in range(len(vecs))]
+
+    def add(lo: int, hi: int) -> None:
+        c.store.add_faces("c", [NewFace(fid[i], "img", None, box, 99.0, vecs[i]) for i in range(lo, hi)])
+        c._changed("c", hi - lo)
+
+    add(0, 1200)
+    assert isinstance(c.index("c"), ScanIndex)
+    add(1200, 1800)
+    idx = c.index("c")
+    assert isinstance(idx, IVFIndex) and len(idx) == 1800
+    assert snapshot_path(tmp_path / "index", "c").read_bytes()[:8] == IVF_MAGIC
+    assert idx.search(vecs[1700], k=1)[0].face_id == fid[1700]
+    c.delete_faces(collection_id="c", face_ids=[fid[1700]])
+    assert fid[1700] not in c.index("c")
+    c.close()
+    c2 = engine.open_collections(tmp_path)
+    back = c2.index("c")
+    assert isinstance(back, IVFIndex) and len(back) == 1799 and fid[1700] not in back
+    assert back.search(vecs[5], k=1)[0].face_id == fid[5]
+    c2.close()

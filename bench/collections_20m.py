@@ -251,9 +251,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "20m")
     parser.add_argument("--serve", action="store_true", help="(internal) the search process")
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="write the section from a finished run's files")
     args = parser.parse_args()
     if args.serve:
         serve(args, args.work)
+        return
+    if args.report_only:
+        info = json.loads((args.work / "build.json").read_text())
+        write_report(args.faces, report(info, json.loads((args.work / "serve.json").read_text())))
         return
     info = build(args, args.work)
     (args.work / "build.json").write_text(json.dumps(info))
@@ -267,8 +272,12 @@ def main() -> None:
     text = report(info, served)
     print(text)
     if not args.no_report:
-        write_section("collections_20m", f"### Collections: {args.faces:,} faces on one box\n\nMachine: {machine()}. "
-                      f"Script: `bench/collections_20m.py --faces {args.faces}`.\n\n{text}")
+        write_report(args.faces, text)
+
+
+def write_report(faces: int, text: str) -> None:
+    write_section("collections_20m", f"### Collections: {faces:,} faces on one box\n\nMachine: {machine()}. "
+                  f"Script: `bench/collections_20m.py --faces {faces}`.\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,10 @@ def test_agrees_with_exact_after_adds_and_removes(gallery: tuple[list[str], np.n
     assert len(idx) == len(exact) and set(idx.ids) == set(exact.ids)
     assert all(f not in idx for f in gone) and ids[1] in idx
     same(idx, exact, queries, k=25)
+    fresh = faces(30, seed=3)  # fewer faces than the build matrix had rows: added into its freed rows
+    idx.add(ids_for(30, "new"), fresh)
+    exact.add(ids_for(30, "new"), fresh)
+    same(idx, exact, np.concatenate([queries, fresh]), k=25)
     same(idx, exact, queries, k=500, min_score=0.3)
     hits = idx.search(queries[0], k=3000, min_score=0.3)
     assert all(h.score >= 0.3 for h in hits)
@@ -136,10 +140,11 @@ def test_snapshot_round_trip_maps_rows_and_refuses_damage(tmp_path: Path,
     before = path.read_bytes()
     back.remove(ids[:30])
     exact.remove(ids[:30])
-    back.add(["z"], vecs[2100:2101])
-    exact.add(["z"], vecs[2100:2101])
+    back.add(["z", "y"], vecs[2100:2102])  # into rows freed below the mapped ones
+    exact.add(["z", "y"], vecs[2100:2102])
     assert path.read_bytes() == before
-    same(back, exact, queries)
+    same(back, exact, np.concatenate([queries, vecs[2100:2102]]))
+    assert back.search(vecs[2101], k=1)[0].face_id == "y"
     back.save(path, "c")  # the new snapshot no longer holds the erased vectors
     raw = path.read_bytes()
     for v in vecs[:30]:
@@ -161,7 +166,7 @@ def test_snapshot_round_trip_maps_rows_and_refuses_damage(tmp_path: Path,
         assert IVFIndex.load(path, "c", D) is None, at
     path.write_bytes(raw[:-100])
     assert IVFIndex.load(path, "c", D) is None
-    path.write_bytes(raw.replace(b'"count": 2071', b'"count": 9999'))
+    path.write_bytes(raw.replace(b'"count": 2072', b'"count": 9999'))
     assert IVFIndex.load(path, "c", D) is None
 
 

@@ -185,8 +185,12 @@ class IVFIndex:
         for start in range(0, len(mat), CHUNK):
             part = np.ascontiguousarray(mat[start:start + CHUNK], np.float32)
             first = len(self._ids)
-            if not base:
-                self._extra.append(part)
+            if not base:  # rows freed by deletions below the mapped base are reused first
+                reuse = max(0, min(len(part), len(self._base) - first))
+                if reuse:
+                    self._base[first:first + reuse] = part[:reuse]
+                    self._dirty = True
+                self._extra.append(part[reuse:])
             self._half.append(half(part))
             self._max_norm = max(self._max_norm, max_norm(part))
             codes = self._project(part)

@@ -50,7 +50,7 @@ class IVFIndex:
       coarse centroids (faiss IndexIVFScalarQuantizer). A search scans the ``nprobe`` nearest lists
       and keeps the ``candidates`` best codes (at least 8 x k).
     - The candidates are scored against a float16 copy of the vectors (RAM: 2 bytes a dimension).
-      A float16 score is within ``delta = |q| max|v| (2**-11 + 4 d 2**-24)`` of the float32 one, so
+      A float16 score is within ``delta ~ |q| max|v| 2**-11`` of the float32 one (:meth:`search`), so
       every candidate that can be in the exact top k above ``min_score`` is kept: those whose
       float16 score is at least ``max(min_score - delta, kth - 2 delta)``, a few more than k.
     - Those few are re-scored with their float32 vectors: returned scores are exact float32 inner
@@ -264,7 +264,10 @@ class IVFIndex:
             if len(rows) == 0:
                 return []
             approx = self._half.get(rows).astype(np.float32) @ q
-            delta = float(np.linalg.norm(q)) * self._max_norm * (2.0 ** -11 + 4 * self.dimension * 2.0 ** -24)
+            # float16 rounds each component by at most 2**-11 of it (2**-25 absolute below 2**-14),
+            # float32 sums by d 2**-24 each: |float16 score - float32 score| <= delta
+            delta = float(np.linalg.norm(q)) * (self._max_norm * (2.0 ** -11 + 4 * self.dimension * 2.0 ** -24)
+                                                + np.sqrt(self.dimension) * 2.0 ** -24)
             kth = float(np.partition(approx, len(approx) - k)[len(approx) - k]) if len(approx) > k else -np.inf
             short = rows[approx >= max(min_score - delta, kth - 2 * delta)]
             scores = self._f32(short) @ q

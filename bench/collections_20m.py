@@ -95,18 +95,25 @@ def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     g, mated, nonmated = split(ident, args.probes)
     n, d = args.faces, vecs.shape[1]
     work.mkdir(parents=True, exist_ok=True)
-    gallery = np.lib.format.open_memmap(work / "gallery.npy", "w+", np.float32, (n, d))
-    t = time.perf_counter()
-    gallery[: len(g)] = vecs[g]
-    distractors(ident, vecs, n - len(g), out=gallery[len(g):])
-    gallery.flush()
-    gen_s = time.perf_counter() - t
+    done = work / "gallery.done"  # the gallery of an interrupted run (the generator is deterministic)
+    if args.reuse and done.is_file():
+        gallery = np.load(work / "gallery.npy", mmap_mode="r")
+        assert gallery.shape == (n, d)
+        gen_s = float(done.read_text())
+    else:
+        gallery = np.lib.format.open_memmap(work / "gallery.npy", "w+", np.float32, (n, d))
+        t = time.perf_counter()
+        gallery[: len(g)] = vecs[g]
+        distractors(ident, vecs, n - len(g), out=gallery[len(g):])
+        gallery.flush()
+        gen_s = time.perf_counter() - t
+        done.write_text(str(gen_s))
     probes = np.concatenate([mated, nonmated])
     truth, truth_s = ground_truth(gallery, vecs[probes], min_score)
     print(f"generated {n:,} in {gen_s:.0f} s; ground truth in {truth_s:.0f} s", flush=True)
     t = time.perf_counter()
     ids = [face_id(i) for i in range(n)]
-    idx = IVFIndex.build(ids, gallery, candidates=args.candidates, threads=2)
+    idx = IVFIndex.build(ids, gallery, candidates=args.candidates, threads=2, nlist=args.nlist or None)
     build_s = time.perf_counter() - t
     mem_build = status()
     print(f"built in {build_s:.0f} s ({mem_build})", flush=True)
@@ -118,6 +125,7 @@ def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     nlist = idx.nlist
     del idx, gallery, ids
     (work / "gallery.npy").unlink()
+    done.unlink(missing_ok=True)
     np.savez(work / "truth.npz", probes=probes, mated=len(mated),
              rows=np.array([[r for r, _ in t] + [-1] * (K - len(t)) for t in truth], np.int64),
              scores=np.array([[s for _, s in t] + [0.0] * (K - len(t)) for t in truth], np.float64))
@@ -246,6 +254,8 @@ def main() -> None:
     parser.add_argument("--nprobe", type=lambda s: [int(x) for x in s.split(",")], default=[256, 512, 1024, 2048,
                                                                                           4096])
     parser.add_argument("--cold-nprobe", type=int, default=0)
+    parser.add_argument("--nlist", type=int, default=0, help="coarse lists (default: IVFIndex.lists_for)")
+    parser.add_argument("--reuse", action="store_true", help="reuse out/20m/gallery.npy of an interrupted run")
     parser.add_argument("--cold-probes", type=int, default=200)
     parser.add_argument("--embeddings", type=Path)
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "20m")

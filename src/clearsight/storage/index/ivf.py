@@ -93,8 +93,9 @@ class IVFIndex:
 
     @staticmethod
     def lists_for(n: int) -> int:
-        """Coarse lists for ``n`` faces: about sqrt(n), a power of two, 16..4096 (20M: 4096)."""
-        return int(min(4096, max(16, 2 ** round(np.log2(max(1.0, np.sqrt(n)))))))
+        """Coarse lists for ``n`` faces: about sqrt(n), a power of two, 16..1024 (1M and more: 1024;
+        filing 20M faces under 1,024 centroids takes minutes on two cores, under 4,096 four times as long)."""
+        return int(min(1024, max(16, 2 ** round(np.log2(max(1.0, np.sqrt(n)))))))
 
     @classmethod
     def build(cls, ids: list[str], vectors: np.ndarray, *, candidates: int, nprobe: int | None = None,

@@ -96,7 +96,8 @@ def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     n, d = args.faces, vecs.shape[1]
     work.mkdir(parents=True, exist_ok=True)
     done = work / "gallery.done"  # the gallery of an interrupted run (the generator is deterministic)
-    if args.reuse and done.is_file():
+    reused = args.reuse and done.is_file()
+    if reused:
         gallery = np.load(work / "gallery.npy", mmap_mode="r")
         assert gallery.shape == (n, d)
         gen_s = float(done.read_text())
@@ -132,7 +133,7 @@ def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     true_row = {str(ident[r]): k for k, r in enumerate(g)}  # a mated probe's own gallery row
     mated_rows = [true_row[str(ident[p])] for p in mated]
     return {"faces": n, "dimension": d, "real": len(g), "min_score": min_score, "model": engine.model_version,
-            "gen_s": gen_s, "truth_s": truth_s, "build_s": build_s, "save_s": save_s, "build_mem": mem_build,
+            "gen_s": gen_s, "gen_reused": reused, "truth_s": truth_s, "build_s": build_s, "save_s": save_s, "build_mem": mem_build,
             "snapshot_bytes": path.stat().st_size, "nlist": nlist, "mated": len(mated), "nonmated": len(nonmated),
             "mated_rows": mated_rows}
 
@@ -225,12 +226,16 @@ def report(info: dict[str, object], served: dict[str, object]) -> str:
         f"ones; FaceMatchThreshold 99 (score {info['min_score']:.4f}), MaxFaces {K}. Ground truth: exact float32 "
         f"scores of every probe against all {n:,} faces (chunked matmul, {info['truth_s']:.0f} s). The search runs "
         "in a fresh process that loaded the snapshot, one thread (`faiss.omp_set_num_threads(1)`, "
-        "OMP/OpenBLAS threads 1); 'cold' drops the snapshot's pages from the page cache before every query. "
+        "OMP/OpenBLAS threads 1); 'cold' drops the snapshot's pages from the page cache before every query, "
+        "'warm' does not (the page cache then holds what free memory allows: with 20M faces, much less than "
+        "the 15 GB of float32 rows). "
         "The machine was shared (load average in the last column, 2 cores).\n\n"
         + table(["nprobe", "page cache", "probes", "p50 ms", "p99 ms", "identical to exact (all probes)",
                  "identical (mated)", "load avg"], rows)
         + "\n" + table(["what", "measured"], [
-            ["generate the distractors (memory-mapped file)", f"{info['gen_s']:.0f} s"],
+            ["generate the distractors (memory-mapped file)", f"{info['gen_s']:.0f} s" + (
+                " (an earlier run, interrupted after it: the file's creation to its last write)"
+                if info.get("gen_reused") else "")],
             [f"build the index ({info['nlist']} lists, PCA + k-means + codes, 2 threads)", f"{info['build_s']:.0f} s"],
             ["RSS at the end of the build (anonymous / file pages of the input map)",
              f"{info['build_mem']['RssAnon']:.0f} / {info['build_mem']['RssFile']:.0f} MiB"],  # type: ignore[index]

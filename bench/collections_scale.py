@@ -228,9 +228,9 @@ def scale(engine: Engine, ident: np.ndarray, vecs: np.ndarray, total: int, n_pro
         + f"\nResident memory: {bytes_per_face:.0f} bytes per face (the full float32 vector of "
         f"{gallery.shape[1]} dimensions, 1,280 bytes, plus a 64-byte code and the id). A 24 GiB machine holds "
         f"about {24 * 2**30 * 0.8 / max(bytes_per_face, 1) / 1e6:.0f}M faces per process leaving 20% for "
-        "everything else, so Rekognition's 20M-face collections do not fit with float32 vectors here; they "
-        "would with the full vectors kept as float16 for the exact re-scoring (704 bytes per face, ~14 GB for "
-        "20M), which is not implemented yet.\n"
+        "everything else, so Rekognition's 20M-face collections do not fit with float32 vectors in RAM; from "
+        "2M faces the collection switches to IVFIndex (float16 in RAM, float32 rows mapped from the snapshot), "
+        "measured with 20M faces by `bench/collections_20m.py` below.\n"
     )
     return text
 

@@ -133,7 +133,8 @@ def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     true_row = {str(ident[r]): k for k, r in enumerate(g)}  # a mated probe's own gallery row
     mated_rows = [true_row[str(ident[p])] for p in mated]
     return {"faces": n, "dimension": d, "real": len(g), "min_score": min_score, "model": engine.model_version,
-            "gen_s": gen_s, "gen_reused": reused, "truth_s": truth_s, "build_s": build_s, "save_s": save_s, "build_mem": mem_build,
+            "gen_s": gen_s, "gen_reused": reused, "truth_s": truth_s, "build_s": build_s, "save_s": save_s,
+            "build_mem": mem_build,
             "snapshot_bytes": path.stat().st_size, "nlist": nlist, "mated": len(mated), "nonmated": len(nonmated),
             "mated_rows": mated_rows}
 

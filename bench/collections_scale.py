@@ -43,7 +43,18 @@ def rss_mb() -> float:
 
 
 def load_lfw(model: str, path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(identities, vectors) from bench/embed_lfw.py's cache, else from the parts
+    bench/lfw_identification.py writes (out/lfw_all_<model>_<i>of<n>.npz), in path order."""
     path = path or ROOT / "out" / f"lfw_{model}.npz"
+    parts = sorted((ROOT / "out").glob(f"lfw_all_{model}_*of*.npz"))
+    if not path.is_file() and parts:
+        paths, vecs = [], []
+        for part in parts:
+            with np.load(part) as z:
+                paths += [str(p) for p in z["paths"]]
+                vecs.append(z["vectors"])
+        order = np.argsort(paths, kind="stable")
+        return np.array([Path(paths[i]).parent.name for i in order]), np.concatenate(vecs)[order]
     if not path.is_file():
         sys.exit(f"{path} is missing: run python bench/embed_lfw.py first")
     with np.load(path) as z:
@@ -89,7 +100,10 @@ def one_to_n(engine: Engine, ident: np.ndarray, vecs: np.ndarray) -> str:
     return text
 
 
-def distractors(ident: np.ndarray, vecs: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
+def distractors(ident: np.ndarray, vecs: np.ndarray, n: int, seed: int = 1, *,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """``n`` synthetic faces, 5 per synthetic identity, written 100k at a time into ``out`` (default:
+    a new array; a memory map holds 20M faces without 15 GB of RAM)."""
     rng = np.random.default_rng(seed)
     names, inverse = np.unique(ident, return_inverse=True)
     means = np.zeros((len(names), vecs.shape[1]))
@@ -101,12 +115,14 @@ def distractors(ident: np.ndarray, vecs: np.ndarray, n: int, seed: int = 1) -> n
     cov_w = np.cov(within[multi].T) * (counts[inverse][multi].mean() / max(1, counts[inverse][multi].mean() - 1))
     cov_b = np.cov(means.T)
     per = 5
-    centres = rng.multivariate_normal(means.mean(0), cov_b, size=n // per + 1, method="cholesky")
-    out = np.empty((n, vecs.shape[1]), np.float32)
+    if out is None:
+        out = np.empty((n, vecs.shape[1]), np.float32)
     lw = np.linalg.cholesky(cov_w + 1e-9 * np.eye(len(cov_w)))
-    for start in range(0, n, 100_000):
-        stop = min(n, start + 100_000)
-        c = centres[np.arange(start, stop) // per]
+    step = 100_000  # a multiple of per: each chunk draws its own identity centres
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        centres = rng.multivariate_normal(means.mean(0), cov_b, size=(stop - start) // per + 1, method="cholesky")
+        c = centres[(np.arange(start, stop) - start) // per]
         x = c + rng.standard_normal((stop - start, vecs.shape[1])) @ lw.T
         out[start:stop] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
@@ -212,9 +228,9 @@ def scale(engine: Engine, ident: np.ndarray, vecs: np.ndarray, total: int, n_pro
         + f"\nResident memory: {bytes_per_face:.0f} bytes per face (the full float32 vector of "
         f"{gallery.shape[1]} dimensions, 1,280 bytes, plus a 64-byte code and the id). A 24 GiB machine holds "
         f"about {24 * 2**30 * 0.8 / max(bytes_per_face, 1) / 1e6:.0f}M faces per process leaving 20% for "
-        "everything else, so Rekognition's 20M-face collections do not fit with float32 vectors here; they "
-        "would with the full vectors kept as float16 for the exact re-scoring (704 bytes per face, ~14 GB for "
-        "20M), which is not implemented yet.\n"
+        "everything else, so Rekognition's 20M-face collections do not fit with float32 vectors in RAM; from "
+        "2M faces the collection switches to IVFIndex (float16 in RAM, float32 rows mapped from the snapshot), "
+        "measured with 20M faces by `bench/collections_20m.py` below.\n"
     )
     return text
 

@@ -91,6 +91,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ann_threshold", int, 100_000,
             "Faces in a collection from which search scans compact 64-byte codes (PCA + 8-bit) and re-scores "
             "the best candidates exactly, instead of scanning every full vector (1M faces: ~85 ms exact)."),
+    Setting("ivf_threshold", int, 10_000_000,
+            "Faces in a collection from which the full float32 vectors leave RAM: candidates come from coarse "
+            "lists of the same codes, are ranked on float16 copies and re-scored from float32 rows mapped from "
+            "the index snapshot (621 B/face resident; 20M faces in 11.9 GiB, docs/collections.md). Below it the "
+            "scan keeps every float32 vector in RAM (~1 KB/face at 192-d): faster and closer to exact search."),
     Setting("ann_candidates", int, 1024,
             "Candidates re-scored exactly per search above ann_threshold (at least 8 x MaxFaces)."),
     Setting("erase_sync_bytes", int, 32 * 1024 * 1024,

@@ -96,7 +96,8 @@ class FaceSearch:
         searched = 0
         for t in self.tracker.tracks:
             entry: dict[str, Any] = {"Index": t.index, "FirstTimestamp": t.first_ms, "LastTimestamp": t.last_ms,
-                                     "Samples": t.samples, "EmbeddedFaces": t.embedded, "FaceMatches": []}
+                                     "Samples": t.samples, "EmbeddedFaces": len(t.faces), "ComparedFaces": t.embedded,
+                                     "FaceMatches": []}
             template = t.template()
             if template is not None:
                 hits, gallery = self.collections.search_vector(cid, template, threshold=threshold, k=k)
@@ -131,7 +132,7 @@ def summary_fields(summary: dict[str, Any] | None) -> dict[str, Any]:
     """The extension fields of a GetFaceSearch page (boto3 ignores them)."""
     if summary is None:
         return {}
-    keys = ("Index", "FirstTimestamp", "LastTimestamp", "Samples", "EmbeddedFaces", "BestSimilarity", "FaceId",
-            "UserId")
+    keys = ("Index", "FirstTimestamp", "LastTimestamp", "Samples", "EmbeddedFaces", "ComparedFaces", "BestSimilarity",
+            "FaceId", "UserId")
     return {APPEARANCES: [{k: t[k] for k in keys if k in t} for t in summary["Tracks"]],
             EXTENSION: summary["Accountability"]}

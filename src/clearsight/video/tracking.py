@@ -1,17 +1,23 @@
 """Face tracks across sampled frames: one track per person, as far as the evidence allows.
 
-A detection continues the track whose last box it overlaps most (IoU, :func:`clearsight.geometry.iou`)
-if that track was seen within ``max_gap`` samples. A detection that continues no track is embedded
-and compared with every earlier track's template (the mean of its embedded faces): when the face is
-the same person at a high similarity (a cut back to someone, a face that was hidden), it re-links
-to that track instead of starting a new one. This is what keeps a person one track: overlap alone
-split the 10 s Hamilton clip into 14 tracks, 6 of a single detection.
+A detection continues the track whose *predicted* box (the last box moved at the track's velocity)
+it overlaps (IoU, :func:`clearsight.geometry.iou`), if that track was seen within ``max_gap``
+samples of the current shot. Overlap alone is not trusted where it is in doubt: when another face
+or track is near (people crossing, one passing in front of another), the overlap is weak, the
+track was missed for a sample, the box changed shape, or the track has not been checked for
+:data:`CHECK_EVERY` samples, the face is embedded and compared with the track's template first.
+A face at the re-link score continues a nearby track before any face that only overlaps it; a face
+below the split score never continues it. On the synthetic-truth clips (bench/video_truth.py)
+nearest-last-box overlap had put one person's face on another's track 39 times in 222 detections,
+then reported the track's identity on them; with predicted boxes and the checks, none.
 
-Each track embeds only a few of its faces: its first (needed to re-link) and later ones only
-when they are clearly better (size x sharpness x frontal pose, :func:`face_quality`), at most
-:data:`MAX_EMBEDDINGS`; searching a collection then costs one comparison per track. The tracker's
-state (boxes, the embeddings of its tracks' best faces) is checkpointed with the job and dropped
-when the job ends.
+A detection that continues no track is embedded and compared with every earlier track's template
+(the mean of its best embedded faces): when the face is the same person at a high similarity (a
+cut back to someone, a face that was hidden), it re-links to that track instead of starting a new
+one. Each track's template holds at most :data:`MAX_EMBEDDINGS` faces, the best (size x sharpness
+x frontal pose, :func:`face_quality`) of those confirmed at the re-link score; searching a
+collection costs one comparison per track. The tracker's state (boxes, velocities, the embeddings
+of its tracks' best faces) is checkpointed with the job and dropped when the job ends.
 """
 
 from __future__ import annotations

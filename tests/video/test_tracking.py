@@ -67,6 +67,14 @@ def test_a_cut_ends_overlap_but_the_same_face_relinks() -> None:
     assert (t.tracks[0].first_ms, t.tracks[0].last_ms) == (0, 1600)
 
 
+def test_after_a_cut_the_earlier_shot_is_never_continued_by_overlap() -> None:
+    """The new shot's face lands on the old shot's box one sample after the cut: it stays its own."""
+    faces = Faces()
+    t = Tracker(relink=0.9, split=0.1)
+    frames = [[(1, box(100, 50))]] * 3 + [[(2, box(110, 50))]] + [[(2, box(100, 50))]] * 2
+    assert [g[0] for g in run(t, faces, frames, cuts={3})] == [0, 0, 0, 1, 1, 1]
+
+
 def test_a_different_face_where_a_track_was_splits_it() -> None:
     faces = Faces()
     t = Tracker(relink=0.9, split=0.1)

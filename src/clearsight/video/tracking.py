@@ -33,7 +33,7 @@ import numpy as np
 
 from ..geometry import iou
 
-__all__ = ["MAX_EMBEDDINGS", "Track", "Tracker", "colour_histogram", "face_quality", "scene_cut"]
+__all__ = ["CHECK_EVERY", "MAX_EMBEDDINGS", "Track", "Tracker", "colour_histogram", "face_quality", "scene_cut"]
 
 MAX_EMBEDDINGS = 3  # faces embedded per track, at most
 BETTER = 1.5  # a face is embedded when its quality beats the track's best embedded one by this factor

@@ -127,10 +127,10 @@ class Track:
         """The face seen at ``box`` in ``sample``; ``jumped``: re-linked, not followed (no velocity)."""
         box = np.asarray(box, np.float32)
         step = sample - self.last_sample
-        if jumped or self.samples == 0 or step <= 0:
-            self.velocity = np.zeros(4, np.float32)
+        seen = (box - self.box) / float(max(1, step))
+        if jumped or self.samples == 0 or step <= 0 or float(np.abs(seen).max()) > _side(box):
+            self.velocity = np.zeros(4, np.float32)  # not followed, or a face more than its size away
         else:
-            seen = (box - self.box) / float(step)
             self.velocity = seen if self.samples == 1 else (0.5 * (self.velocity + seen)).astype(np.float32)
         self.samples += 1
         self.box, self.last_sample, self.last_ms = box, sample, timestamp

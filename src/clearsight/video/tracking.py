@@ -35,7 +35,7 @@ from ..geometry import iou
 
 __all__ = ["CHECK_EVERY", "MAX_EMBEDDINGS", "Track", "Tracker", "colour_histogram", "face_quality", "scene_cut"]
 
-MAX_EMBEDDINGS = 3  # faces embedded per track, at most
+MAX_EMBEDDINGS = 3  # faces in a track's template (what it is searched with), at most
 BETTER = 1.5  # a face is embedded when its quality beats the track's best embedded one by this factor
 MIN_EMBED_SIDE = 32.0  # smaller faces are not embedded (recognition fails on them): such a track waits
 # for a larger face, and is not searched if none comes
@@ -56,7 +56,7 @@ def colour_histogram(rgb: np.ndarray) -> np.ndarray:
 
 def scene_cut(previous: np.ndarray | None, current: np.ndarray) -> bool:
     """Whether the shot changed between two samples (half the L1 distance of their histograms): at a
-    cut no track continues by overlap, only by re-linking (the same face)."""
+    cut no earlier track continues by overlap any more, only by re-linking (the same face)."""
     return previous is not None and 0.5 * float(np.abs(previous - current).sum()) >= CUT
 
 

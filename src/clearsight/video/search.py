@@ -96,7 +96,7 @@ class FaceSearch:
         searched = 0
         for t in self.tracker.tracks:
             entry: dict[str, Any] = {"Index": t.index, "FirstTimestamp": t.first_ms, "LastTimestamp": t.last_ms,
-                                     "Samples": t.samples, "EmbeddedFaces": len(t.faces), "ComparedFaces": t.embedded,
+                                     "Samples": t.samples, "EmbeddedFaces": len(t.faces), "ComparedFaces": t.compared,
                                      "FaceMatches": []}
             template = t.template()
             if template is not None:

@@ -96,12 +96,12 @@ class Track:
     first_ms: int
     last_ms: int
     samples: int = 1
-    embedded: int = 0  # faces embedded so far (the template's and the checks')
+    embedded: int = 0  # faces that joined the template so far (it changed when this did)
     faces: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (quality, embedding) of the best
     side: float = 0.0  # the largest embedded face's box side (pixels)
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))  # box change per sample
     checked: int = 0  # the last sample whose face was embedded (the identity confirmed there)
-    kept: int = 0  # faces that joined the template (better ones are embedded while under MAX_EMBEDDINGS)
+    compared: int = 0  # faces embedded so far: to follow and check the track, and for its template
 
     @property
     def best_quality(self) -> float:
@@ -120,6 +120,7 @@ class Track:
         return np.asarray(self.box + self.velocity * float(sample - self.last_sample), np.float32)
 
     def keep(self, quality: float, embedding: np.ndarray, side: float) -> None:
+        self.embedded += 1
         self.side = max(self.side, side)
         self.faces = sorted([*self.faces, (quality, embedding)], key=lambda p: -p[0])[:MAX_EMBEDDINGS]
 
@@ -140,14 +141,14 @@ class Track:
                 "first_ms": self.first_ms, "last_ms": self.last_ms, "samples": self.samples,
                 "embedded": self.embedded, "faces": [[q, vector_text(v)] for q, v in self.faces],
                 "side": self.side, "velocity": [float(x) for x in self.velocity], "checked": self.checked,
-                "kept": self.kept}
+                "compared": self.compared}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Track:
         return cls(d["index"], np.array(d["box"], np.float32), d["last_sample"], d["first_ms"], d["last_ms"],
                    d["samples"], d["embedded"], [(float(q), vector_from(v)) for q, v in d["faces"]],
                    float(d["side"]), np.array(d.get("velocity", [0.0] * 4), np.float32),
-                   int(d.get("checked", d["last_sample"])), int(d.get("kept", d["embedded"])))
+                   int(d.get("checked", d["last_sample"])), int(d.get("compared", d["embedded"])))
 
 
 Embed = Callable[[list[int]], list[np.ndarray]]  # embeddings of the given detections (by position)
@@ -227,18 +228,17 @@ class Tracker:
             return "reshaped"
         if not t.faces or self.sample - t.checked >= CHECK_EVERY:
             return "check"
-        return "better" if t.kept < MAX_EMBEDDINGS and qualities[i] > BETTER * t.best_quality else None
+        return "better" if t.embedded < MAX_EMBEDDINGS and qualities[i] > BETTER * t.best_quality else None
 
     def _embedded(self, t: Track, vector: np.ndarray, quality: float, side: float) -> None:
         """A face of ``t`` was embedded: a confirmed one (or the first) joins the template when it is
         among the track's :data:`MAX_EMBEDDINGS` best."""
-        t.embedded += 1
+        t.compared += 1
         t.checked = self.sample
         template = t.template()
         if template is not None and float(vector @ template) < self.relink:
             return  # the same person (it continued the track) but not sure enough to describe them
         if len(t.faces) < MAX_EMBEDDINGS or quality > t.faces[-1][0]:
-            t.kept += 1
             t.keep(quality, vector, side)
 
     def _relink_or_new(self, vector: np.ndarray | None, side: float, taken: set[int], timestamp: int) -> int:

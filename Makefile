@@ -1,4 +1,4 @@
-# `make run`  - install into .venv, prepare the models, serve the Rekognition API on 127.0.0.1:8080
+# `make run`  - install into .venv, prepare the models, serve the Rekognition API and the web console on 127.0.0.1:8080
 # `make test` - install into .venv, prepare the models, run ruff, mypy and the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -27,6 +27,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 
 run: install
+	@echo "ClearSight: the API at http://$(HOST):$(PORT)/ and the web console at http://$(HOST):$(PORT)/console/"
+	@echo "  (log in with an access key, or run: $(BIN)/clearsight console login --url http://$(HOST):$(PORT))"
 	$(BIN)/clearsight serve --host $(HOST) --port $(PORT)
 
 lint: install

@@ -25,14 +25,15 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def write_section(name: str, markdown: str) -> None:
-    """Replace (or append) the section between <!-- bench:NAME --> markers."""
+def write_section(name: str, markdown: str, *, path: Path = BENCHMARKS_MD) -> None:
+    """Replace (or append) the section between <!-- bench:NAME --> markers (in docs/benchmarks.md,
+    or another page that quotes the same numbers)."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{markdown.rstrip()}\n{end}\n"
-    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else (
+    text = path.read_text() if path.exists() else (
         "# Benchmarks\n\nEvery table here is written by a script under `bench/`; "
         "rerun it to refresh its section.\n\n")
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block
-    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
-    BENCHMARKS_MD.write_text(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

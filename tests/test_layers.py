@@ -3,7 +3,7 @@ layer or below (TYPE_CHECKING imports count too: a type is a dependency).
 
     L4 server/ cli/ evaluation/          adapters: call dispatch() or the Engine
     L3 engine operations                 composition + the operation table
-    L2 faces labels text quality calibration collections/   never import engine, server or cli
+    L2 faces labels text quality calibration collections/ video/ streams/   never import engine, server or cli
     L1 models/ storage/ policy/ datadir  import only L0
     L0 errors settings params images geometry (and pure data tables)
 """
@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "clearsight"
 LAYERS = {
     4: ("server", "cli", "evaluation"),
     3: ("engine", "operations", "__init__", "__main__"),
-    2: ("faces", "labels", "text", "quality", "calibration", "collections", "video"),
+    2: ("faces", "labels", "text", "quality", "calibration", "collections", "video", "streams"),
     1: ("models", "storage", "policy", "datadir"),
 }
 

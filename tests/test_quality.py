@@ -21,7 +21,8 @@ def _detail(yaw: float = 0.0, pitch: float = 0.0) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("level", "yaw", "pitch", "refused"), [
-    ("AUTO", 59.9, 0, False), ("AUTO", -60.0, 0, True), ("AUTO", 0, 59, False), ("AUTO", 0, 61, True),
+    ("AUTO", 44.9, 0, False), ("AUTO", -45.0, 0, True), ("AUTO", 50.0, 0, True), ("AUTO", 0, 59, False),
+    ("AUTO", 0, 61, True),
     ("MEDIUM", 59.0, 0, False), ("MEDIUM", 61.0, 0, True), ("LOW", 70.0, 70.0, False), ("HIGH", 41.0, 0, True),
     ("NONE", 90.0, 90.0, False)])
 def test_pose_limits(level: str, yaw: float, pitch: float, refused: bool) -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .policy.audit import AuditLog
     from .storage.base import Store
     from .storage.objects import ObjectStore
+    from .streams.service import StreamProcessors
     from .text import TextReader
     from .video.service import VideoService
 
@@ -120,6 +121,15 @@ class Engine:
                             labels=lambda: self.labels, text=lambda: self.text)
 
     @cached_property
+    def streams(self) -> StreamProcessors:
+        """Stream processors (live cameras) and their runner (started by `serve`)."""
+        from .streams.service import StreamProcessors
+
+        return StreamProcessors(settings=self.settings, collections=self.collections, faces=self.faces,
+                                calibration=self.calibration, executor=self.executor, s3_root=self.objects.root,
+                                labels=lambda: self.labels)
+
+    @cached_property
     def executor(self) -> ThreadPoolExecutor:
         """The one pool that runs operations (decoding and inference) off the caller's thread: the
         server's requests, batch CLI work and video jobs share it (setting ``workers``)."""
@@ -127,8 +137,10 @@ class Engine:
         return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
 
     def close(self) -> None:
-        """Stop the video jobs (they resume at the next start), snapshot the vector indexes and close the
-        database (if they were opened)."""
+        """Stop the stream processors and video jobs (they resume at the next start), snapshot the vector
+        indexes and close the database (if they were opened)."""
+        if "streams" in self.__dict__:
+            self.streams.runner.stop()  # released RUNNING: the next start resumes them
         if "video" in self.__dict__:
             self.video.runner.stop()
         if "executor" in self.__dict__:

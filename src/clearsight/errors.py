@@ -132,9 +132,18 @@ class InvalidVideoError(InvalidParameterException):
 
 
 class LimitExceededException(ClearSightError):
-    """More stored-video jobs are queued or running than the setting ``video_max_jobs`` allows."""
+    """More stored-video jobs are queued or running than the setting ``video_max_jobs`` allows (or
+    more stream processors exist than ``stream_max_processors``)."""
 
     code = "LimitExceededException"
+    http_status = 400
+
+
+class ResourceInUseException(ClearSightError):
+    """A stream processor's name is taken, or the processor is not in a state the operation needs
+    (starting a running one, deleting one that is not stopped...)."""
+
+    code = "ResourceInUseException"
     http_status = 400
 
 

@@ -110,11 +110,19 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     _op("StartSegmentDetection", "video.start_segment_detection", "detect", idempotent=False,
         job="SegmentDetection"),
     _op("GetSegmentDetection", "video.get_segment_detection", "detect", job="SegmentDetection"),
+    # live cameras: stream processors search faces (or find people, pets) as video arrives; every change is
+    # audited, and so is each identification a running processor emits
+    _op("CreateStreamProcessor", "streams.create_stream_processor", "search", audited=True, idempotent=False),
+    _op("StartStreamProcessor", "streams.start_stream_processor", "search", audited=True, idempotent=False),
+    _op("StopStreamProcessor", "streams.stop_stream_processor", "search", audited=True, idempotent=False),
+    _op("UpdateStreamProcessor", "streams.update_stream_processor", "search", audited=True, idempotent=False),
+    _op("DeleteStreamProcessor", "streams.delete_stream_processor", "search", audited=True, idempotent=False),
+    _op("DescribeStreamProcessor", "streams.describe_stream_processor", "search"),
+    _op("ListStreamProcessors", "streams.list_stream_processors", "search"),
 )}
 
 _NO_MODEL = "no model for it ships in a registry package that runs here"
 _CUSTOM = "Custom Labels trains models in AWS; ClearSight serves fixed, registry-packaged models"
-_STREAM = "live-camera stream processors are not built yet (planned: the 'Live cameras' issue)"
 _TAGS = "resource tags other than CreateCollection's are not kept; collection policies use clearsight:* tags"
 
 NOT_IMPLEMENTED: dict[str, str] = {
@@ -142,9 +150,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "StartPersonTracking": "discontinued by AWS (Rekognition Video people pathing); use StartFaceSearch, whose "
                            "Persons carry a track Index, or StartFaceDetection",
     "GetPersonTracking": "discontinued by AWS, as StartPersonTracking",
-    **{op: _STREAM for op in (
-        "CreateStreamProcessor", "DeleteStreamProcessor", "DescribeStreamProcessor", "ListStreamProcessors",
-        "StartStreamProcessor", "StopStreamProcessor", "UpdateStreamProcessor")},
     **{op: _TAGS for op in ("TagResource", "UntagResource", "ListTagsForResource")},
 }
 

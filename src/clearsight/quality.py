@@ -17,7 +17,7 @@ from .errors import InvalidParameterException
 
 LEVELS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
 
-AUTO_MAX_YAW = 60.0  # measured: see the module docstring
+AUTO_MAX_YAW = 45.0  # measured: see the module docstring (60 before the fmr-anchored calibration)
 UNMEASURED_YAW = 60.0  # the limit when no measured bin falls short
 
 # level: (max |yaw|, max |pitch|, min brightness, min sharpness, min confidence, min box side px)

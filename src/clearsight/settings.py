@@ -137,6 +137,32 @@ SETTINGS: tuple[Setting, ...] = (
             "emulated): `ARN=SINK[|SINK...]` entries separated by `;`, a SINK being an http(s):// URL that is "
             "POSTed Rekognition's notification JSON or a folder that gets one <JobId>.json file. A Start* "
             "naming a topic not listed here is refused."),
+    # --- live cameras (stream processors) ------------------------------------------------------
+    Setting("stream_sources", str, "",
+            "The cameras stream processors may read, for each Input.KinesisVideoStream.Arn (Kinesis is not "
+            "emulated): `ARN=SOURCE` entries separated by `;`, a SOURCE being an rtsp://, http(s)://, tcp://, "
+            "udp:// or srt:// URL read live, a video file replayed at its own frame rate and followed as it grows, "
+            "or a folder whose video files (in name order, new ones as they appear) are read that way. A "
+            "CreateStreamProcessor naming another ARN is refused."),
+    Setting("stream_sinks", str, "",
+            "Where a stream processor's records go, for each Output.KinesisDataStream.Arn: `ARN=SINK[|SINK...]` "
+            "entries separated by `;`, a SINK being a folder (one JSON line per record appended to "
+            "<ProcessorName>.jsonl) or an http(s):// URL POSTed each record. Output.S3Destination writes JSON lines "
+            "under the bucket folder (see s3_root) instead."),
+    Setting("stream_sample_ms", int, 200,
+            "A stream processor analyses one frame every this many milliseconds of the camera's time."),
+    Setting("stream_latency_ms", int, 1000,
+            "A stream processor's latency budget: a sampled frame older than this when its turn comes (the "
+            "processor fell behind its camera) is dropped, counted and reported, never queued. A processor's tag "
+            "clearsight:latency-ms overrides it."),
+    Setting("stream_retry_seconds", float, 120.0,
+            "A camera that cannot be opened or stops sending is retried with backoff (1 s doubling to 30 s; the "
+            "processor is STARTING and its StatusMessage says why) for this long without a frame, then the "
+            "processor is FAILED."),
+    Setting("stream_read_timeout", float, 10.0,
+            "Seconds a camera may take to open or to send the next data before the read is abandoned and retried."),
+    Setting("stream_max_processors", int, 20,
+            "Stream processors that may exist at once; one more is refused with LimitExceededException."),
     # --- the HTTP service under attack: signatures, connections, memory ----------------------
     Setting("regions", str, "us-east-1",
             "Comma-separated regions accepted in a request's SigV4 credential scope (the clients' "
@@ -152,6 +178,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_inflight_bytes", int, 96 * 1024 * 1024,
             "Request body bytes held in memory across all requests at once; a request that would exceed it is "
             "answered ThrottlingException before its body is read."),
+    # --- the web console -------------------------------------------------------------------
+    Setting("console", bool, True,
+            "Serve the web console at /console/ on the API's port (docs/console.md); `clearsight serve --no-console` "
+            "turns it off."),
+    Setting("console_idle_timeout", float, 1800.0,
+            "Seconds a console session may stay idle before it must log in again."),
     # --- the audit trail's key -----------------------------------------------------------------
     Setting("audit_key", str, "",
             "The audit trail's HMAC key as hex (at least 32 bytes); takes precedence over audit_key_file."),

@@ -30,7 +30,7 @@ from clearsight.errors import ClearSightError
 from clearsight.faces import Face, Probe
 from clearsight.policy.context import Caller, acting_as
 from clearsight.settings import Settings
-from clearsight.storage.base import JobRow, Store
+from clearsight.storage.base import JobRow, ProcessorRow, Store
 from clearsight.storage.memory import MemoryStore
 from clearsight.storage.sqlite import SqliteStore
 
@@ -141,6 +141,7 @@ def sequence(c: Collections, u: Users) -> Iterator[tuple[str, Any]]:
     faces = {f["ExternalImageId"]: f["FaceId"] for f in c.list_faces(collection_id="alpha")["Faces"]
              if "ExternalImageId" in f}
     yield from jobs(c.store, faces)
+    yield from processors(c.store)
     yield call("describe alpha", c.describe_collection, collection_id="alpha")
     yield call("search a1", c.search_faces, collection_id="alpha", face_id=faces["a1"], face_match_threshold=50)
     yield call("search by a3", c.search_faces_by_image, collection_id="alpha", image="a3", face_match_threshold=50)
@@ -225,6 +226,40 @@ def jobs(store: Store, faces: dict[str, str]) -> Iterator[tuple[str, Any]]:
                max_active=1)
 
 
+def processors(store: Store) -> Iterator[tuple[str, Any]]:
+    """Stream processors: names, the limit, compare-and-set updates, deletion."""
+    def row(name: str) -> ProcessorRow:
+        return ProcessorRow(name=name, arn=f"arn:aws:rekognition:us-east-1:111122223333:streamprocessor/{name}",
+                            status="STOPPED", request="{}", collection_id="alpha", caller="{}", created=1.0,
+                            updated=1.0)
+
+    def shown(p: ProcessorRow | None) -> dict[str, Any] | None:
+        return None if p is None else {k: v for k, v in asdict(p).items() if k != "updated"}
+
+    def call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
+        try:
+            return name, fn(*args, **kwargs)
+        except ClearSightError as exc:
+            return name, {"error": exc.code, "type": type(exc).__name__}
+
+    yield call("create processor", store.create_processor, row("cam-b"), max_processors=2)
+    yield call("create processor again", store.create_processor, row("cam-b"), max_processors=2)
+    yield call("create processor a", store.create_processor, row("cam-a"), max_processors=2)
+    yield call("create processor over the limit", store.create_processor, row("cam-c"), max_processors=2)
+    yield call("start", store.update_processor, "cam-a", {"status": "STARTING"}, expected={"status": "STOPPED"})
+    yield call("start again", store.update_processor, "cam-a", {"status": "STARTING"}, expected={"status": "STOPPED"})
+    yield call("claim", store.update_processor, "cam-a", {"owner": "me", "status": "RUNNING"},
+               expected={"owner": None, "status": "STARTING"})
+    yield call("claim taken", store.update_processor, "cam-a", {"owner": "you"}, expected={"owner": None})
+    yield call("update ghost", store.update_processor, "ghost", {"status": "STOPPED"})
+    yield call("delete running", store.delete_processor, "cam-a", expected={"status": "STOPPED"})
+    yield call("processors", lambda: [shown(p) for p in store.processors()])
+    yield call("processors after", lambda: [p.name for p in store.processors(after="cam-a", limit=5)])
+    yield call("delete", store.delete_processor, "cam-b")
+    yield call("processor gone", lambda: shown(store.processor("cam-b")))
+    yield call("processor", lambda: shown(store.processor("cam-a")))
+
+
 def normalised(transcript: list[tuple[str, Any]], pseudonym: Callable[[str], str]) -> list[tuple[str, Any]]:
     names: dict[str, str] = {}
 
@@ -296,6 +331,11 @@ def test_the_sequence_means_something(reference: list[tuple[str, Any]]) -> None:
     assert answers["claim taken"] is False and answers["checkpoint by another"] is False
     assert [r[:2] for r in answers["results by time"]] == [[200, 0], [200, 1], [400, 1]]
     assert answers["purge"] == ["j1"]
+    assert answers["create processor again"]["type"] == "ResourceInUseException"
+    assert answers["create processor over the limit"]["type"] == "LimitExceededException"
+    assert answers["start"] and not answers["start again"] and answers["claim"] and not answers["claim taken"]
+    assert answers["delete running"] is False and answers["delete"] is True and answers["processor gone"] is None
+    assert answers["processor"]["owner"] == "me" and answers["processor"]["status"] == "RUNNING"
     scrubbed = json.loads(answers["jobs after deletions"][1]["summary"])["Tracks"][0]
     assert len(scrubbed["FaceMatches"]) == 1 and "UserId" not in scrubbed["FaceMatches"][0]["Face"]
     assert answers["token"][0] is None and answers["token"][1] == answers["token"][2] == answers["token"][3]

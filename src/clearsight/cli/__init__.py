@@ -182,9 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="prepare again even if present")
     p.set_defaults(func=cmd_models)
 
-    from . import accountability, collections, images, server, storage, video
+    from . import accountability, collections, console, images, server, storage, streams, video
 
-    for group in (collections, server, accountability, images, storage, video):
+    for group in (collections, server, console, accountability, images, storage, video, streams):
         group.register(sub)
 
     p = sub.add_parser("settings", help="show every setting, its environment variable and value")

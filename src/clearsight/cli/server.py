@@ -17,7 +17,8 @@ log = logging.getLogger("clearsight.server")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.load(data_dir=args.data_dir, workers=getattr(args, "workers", None))
+    return Settings.load(data_dir=args.data_dir, workers=getattr(args, "workers", None),
+                         console=False if getattr(args, "no_console", False) else None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -51,6 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     fds = raise_fd_limit(max(4096, 2 * connections + 512))
     log.info("ClearSight serving %s on %s (data: %s; at most %d connections, %d file descriptors)",
              engine.model_version, url, data_dir, connections, fds)
+    if settings.console:
+        log.info("Web console: %s/console/ (log in with an access key, or `clearsight console login`)", url)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30,
                 access_log=False, http=protocol_class(max_connections=connections,
                                                       idle_timeout=float(settings.idle_timeout)))
@@ -130,6 +133,7 @@ def register(sub: Any) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="storage (default $CLEARSIGHT_DATA_DIR)")
     p.add_argument("--no-auth", action="store_true", help="accept unsigned requests (local experiments only)")
     p.add_argument("--workers", type=int, help="inference threads (default: one per core)")
+    p.add_argument("--no-console", action="store_true", help="do not serve the web console at /console/")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("keys", help="create, list or revoke access keys")

@@ -101,6 +101,10 @@ def cmd_store(args: argparse.Namespace) -> int:
     from ..storage.backends import status
 
     settings = Settings.load(data_dir=args.data_dir)
+    if args.action == "init":
+        return _init_shards(settings, args)
+    if args.shards:
+        raise InvalidParameterException("--shards goes with `clearsight store init`")
     out = status(settings.storage_url, Path(settings.data_dir))
     if args.json:
         print(json.dumps(out))
@@ -113,13 +117,50 @@ def cmd_store(args: argparse.Namespace) -> int:
               f"{out['PendingErasures']} erasure(s) pending")
     for c in out["Collections"]:
         sizes = f", {c['HeapBytes']} heap + {c['HnswBytes']} HNSW ({c['HnswType']}) bytes" if "HeapBytes" in c else ""
-        print(f"  {c['CollectionId']}: {c['Faces']} faces, {c['Dimension']}-d {c['FaceModel']}{sizes}")
+        if c.get("Sharded"):
+            sizes = ", laid over the shards"
+        faces = "?" if c["Faces"] is None else c["Faces"]
+        print(f"  {c['CollectionId']}: {faces} faces, {c['Dimension']}-d {c['FaceModel']}{sizes}")
+    for shard in out.get("Shards", []):
+        if shard["Reachable"]:
+            faces = sum(shard["Faces"].values())
+            print(f"  shard {shard['Shard']} {shard['Url']}: reachable, {faces} faces, {shard['Bytes']} bytes, "
+                  f"wal_recycle={shard['WalRecycle']}")
+        else:
+            print(f"  shard {shard['Shard']} {shard['Url']}: UNREACHABLE ({shard['Error']})")
+    return 0
+
+
+def _init_shards(settings: Settings, args: argparse.Namespace) -> int:
+    """`clearsight store init --shards URL,...`: record the shards, or add the new ones and rebalance."""
+    if not is_postgres(settings.storage_url):
+        raise InvalidParameterException("store init --shards needs storage_url to be the coordinator's PostgreSQL "
+                                        "URL (CLEARSIGHT_STORAGE_URL)")
+    urls = [u.strip() for u in (args.shards or "").split(",") if u.strip()]
+    from ..storage.backends import open_database_for
+    from ..storage.postgres import PgDatabase
+    from ..storage.postgres.shards import init
+
+    db = open_database_for(settings.storage_url, Path(settings.data_dir))
+    assert isinstance(db, PgDatabase)
+    out = init(db, urls)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{len(out['Shards'])} shard(s): {', '.join(out['Shards'])}")
+        for url in out["Added"]:
+            print(f"  added {url}")
+        for collection_id, moved in out["Moved"].items():
+            print(f"  {collection_id}: {moved} faces moved to their new shard (counts and id checksum verified)")
     return 0
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("store", help="the store of record (storage_url): status")
-    p.add_argument("action", choices=["status"])
+    p = sub.add_parser("store", help="the store of record (storage_url): status; init --shards lays new "
+                       "collections over PostgreSQL shards (again with one more URL: adds it and rebalances)")
+    p.add_argument("action", choices=["status", "init"])
+    p.add_argument("--shards", metavar="URL,URL,...", help="init: the shard databases (PostgreSQL URLs), in order; "
+                   "the ones recorded first, then any to add")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=cmd_store)

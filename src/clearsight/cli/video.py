@@ -1,4 +1,5 @@
-"""``clearsight video ...`` (stored video in this process) and ``clearsight worker`` (the job runner alone).
+"""``clearsight video ...`` (stored video in this process) and ``clearsight worker`` (the job and stream
+runners alone).
 
 ``video faces`` analyses a file here and now (no job); ``video search`` starts a face search job
 and runs it in this process (the same gates and audit records as StartFaceSearch over HTTP);
@@ -152,8 +153,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     engine.video.runner.start()
-    logging.getLogger("clearsight.video").info("video worker %s running jobs of %s", engine.video.runner.owner,
-                                               engine.settings.data_dir)
+    engine.streams.runner.start()  # stream processors too (the server's runner and this one share them)
+    logging.getLogger("clearsight.video").info("video worker %s running jobs and stream processors of %s",
+                                               engine.video.runner.owner, engine.settings.data_dir)
     interval = float(engine.settings.maintenance_interval)
     try:
         while not done.wait(interval):
@@ -206,6 +208,6 @@ def register(sub: Any) -> None:
     q.add_argument("--data-dir", metavar="DIR")
     q.set_defaults(func=cmd_jobs)
 
-    p = sub.add_parser("worker", help="run stored-video jobs (without the HTTP server)")
+    p = sub.add_parser("worker", help="run stored-video jobs and stream processors (without the HTTP server)")
     p.add_argument("--data-dir", metavar="DIR")
     p.set_defaults(func=cmd_worker)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,15 @@ class Caller:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     scopes: frozenset[str] = frozenset({"admin"})  # operation groups; "admin" allows everything
     collections: tuple[str, ...] = ("*",)  # fnmatch patterns
+
+    def to_json(self) -> str:
+        """What a job or a stream processor stores to run as this caller later."""
+        return json.dumps({**asdict(self), "scopes": sorted(self.scopes)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Caller:
+        stored = json.loads(text)
+        return cls(**{**stored, "scopes": frozenset(stored["scopes"]), "collections": tuple(stored["collections"])})
 
 
 _CURRENT: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("clearsight_caller", default=None)

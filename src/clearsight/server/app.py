@@ -20,7 +20,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from .. import operations
 from ..engine import Engine
@@ -173,7 +173,8 @@ class Service:
         self.engine.close()  # finishes the executor's work, snapshots the indexes
 
 
-def create_app(engine: Engine, *, auth: bool = True) -> Starlette:
+def create_app(engine: Engine, *, auth: bool = True, console: bool | None = None) -> Starlette:
+    """The ASGI app; ``console`` (default: the ``console`` setting) mounts the web console at /console/."""
     service = Service(engine, auth=auth)
 
     @contextlib.asynccontextmanager
@@ -184,6 +185,7 @@ def create_app(engine: Engine, *, auth: bool = True) -> Starlette:
         await loop.run_in_executor(service.pool, _maintain, engine)  # retention purge at startup
         task = asyncio.create_task(_maintenance_loop(service))
         engine.video.runner.start()  # stored-video jobs, those left by a previous process first
+        engine.streams.runner.start()  # stream processors, resuming those left RUNNING by a previous process
         yield
         task.cancel()
         service.close()
@@ -193,8 +195,13 @@ def create_app(engine: Engine, *, auth: bool = True) -> Starlette:
         return _error(UnknownOperationException(
             f"{request.method} {request.url.path}: Rekognition's API is POST / with X-Amz-Target"), str(uuid.uuid4()))
 
-    app = Starlette(routes=[Route("/", service.handle, methods=["POST"]),
-                            Route("/health", service.health, methods=["GET"])], lifespan=lifespan,
+    routes: list[BaseRoute] = [Route("/", service.handle, methods=["POST"]),
+                               Route("/health", service.health, methods=["GET"])]
+    if engine.settings.console if console is None else console:
+        from .console import console_routes
+
+        routes += console_routes(service)
+    app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: not_an_operation, 405: not_an_operation})
     app.state.service = service
     return app

@@ -29,8 +29,26 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["JOB_STATUSES", "TOKEN_TTL", "AuditHook", "AuditTx", "CollectionRow", "DeleteAuditHook", "FaceRow", "Hit",
-           "JobRow", "NewFace", "ResultRow", "Store", "VectorIndex", "retention_days", "scrub_summary"]
+__all__ = [
+    "JOB_STATUSES",
+    "PROCESSOR_STATUSES",
+    "TOKEN_TTL",
+    "AuditHook",
+    "AuditTx",
+    "CollectionRow",
+    "DeleteAuditHook",
+    "FaceRow",
+    "Hit",
+    "JobRow",
+    "NewFace",
+    "ProcessorRow",
+    "ResultRow",
+    "Store",
+    "VectorIndex",
+    "processor_columns",
+    "retention_days",
+    "scrub_summary",
+]
 
 TOKEN_TTL = 24 * 3600.0  # a ClientRequestToken is remembered this long (seconds)
 
@@ -93,6 +111,40 @@ class JobRow:
     summary: str | None = None
     expires: float | None = None
     owner: str | None = None
+
+
+PROCESSOR_STATUSES = ("STOPPED", "STARTING", "RUNNING", "FAILED", "STOPPING", "UPDATING")
+
+
+@dataclass(frozen=True)
+class ProcessorRow:
+    """A stream processor. ``request`` is what CreateStreamProcessor was given (JSON, updated by
+    UpdateStreamProcessor); ``caller`` the caller it runs as (JSON: its key, scopes, purpose);
+    ``session`` the last StartStreamProcessor (JSON: SessionId, selectors); ``stats`` its counters
+    (JSON, written by whoever runs it); ``owner`` the runner working on it (None: nobody)."""
+
+    name: str
+    arn: str
+    status: str
+    request: str
+    collection_id: str | None
+    caller: str
+    created: float
+    updated: float
+    status_message: str | None = None
+    session: str | None = None
+    stats: str | None = None
+    owner: str | None = None
+
+
+def processor_columns(*maps: Mapping[str, Any] | None) -> None:
+    """Refuse column names a ProcessorRow does not have (they are spelled into SQL)."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(ProcessorRow)}
+    unknown = sorted({k for m in maps if m for k in m} - known)
+    if unknown:
+        raise ValueError(f"no such stream processor column: {', '.join(unknown)}")
 
 
 ResultRow = tuple[int, int, str]  # (Timestamp ms, index within the timestamp or track, item JSON)
@@ -257,6 +309,18 @@ class Store(Protocol):
         """Results by (Timestamp, index), or by (index, Timestamp), after the given pair."""
     def purge_jobs(self, before: float) -> list[str]:
         """Delete the jobs (and results) that expired before ``before``; returns their ids."""
+
+    # stream processors (names in code-point order). ``expected`` is a compare-and-set: the write
+    # happens only if each named column still holds the given value (False otherwise).
+    def create_processor(self, row: ProcessorRow, *, max_processors: int, audit: AuditHook | None = None) -> None:
+        """Insert a processor (and its audit record). ResourceInUseException when the name exists,
+        LimitExceededException when ``max_processors`` exist."""
+    def processor(self, name: str) -> ProcessorRow | None: ...
+    def processors(self, *, after: str = "", limit: int = 1000) -> list[ProcessorRow]: ...
+    def update_processor(self, name: str, changes: Mapping[str, Any], *, expected: Mapping[str, Any] | None = None,
+                         audit: AuditHook | None = None) -> bool: ...
+    def delete_processor(self, name: str, *, expected: Mapping[str, Any] | None = None,
+                         audit: AuditHook | None = None) -> bool: ...
 
     # ClientRequestToken idempotency (remembered TOKEN_TTL seconds)
     def recall_token(self, access_key_id: str, operation: str, token: str) -> tuple[str, str] | None: ...

@@ -37,11 +37,13 @@ from .base import (
     FaceRow,
     JobRow,
     NewFace,
+    ProcessorRow,
     ResultRow,
     VectorIndex,
     retention_days,
     scrub_summary,
 )
+from .memory_processors import MemoryProcessors
 
 __all__ = ["MemoryStore", "MemoryTx"]
 
@@ -69,6 +71,7 @@ class _State:
     tokens: dict[tuple[str, str, str], tuple[str, str, float]] = field(default_factory=dict)
     jobs: dict[str, JobRow] = field(default_factory=dict)
     results: dict[tuple[str, int, int], str] = field(default_factory=dict)  # (job, Timestamp, index) -> item
+    processors: dict[str, ProcessorRow] = field(default_factory=dict)
     staged: dict[str, tuple[str, str, np.ndarray]] = field(default_factory=dict)  # face_id -> (collection, model, v)
     face_seq: int = 0  # AUTOINCREMENT counters: never reused
     change_seq: int = 0
@@ -92,7 +95,7 @@ class MemoryTx:
         self._state.audit.append((seq, record, prev_hash, hash))
 
 
-class MemoryStore:
+class MemoryStore(MemoryProcessors):
     def __init__(self) -> None:
         self.clock: Callable[[], float] = time.time
         self._state = _State()

@@ -27,11 +27,29 @@ from dataclasses import dataclass, replace
 from ..datadir import process_alive
 from ..storage.base import JobRow, Store
 
-__all__ = ["JobRunner", "Work"]
+__all__ = ["JobRunner", "Work", "claimable", "owner_name"]
 
 log = logging.getLogger("clearsight.video")
 
 Work = Callable[[JobRow], Generator[None, None, None]]  # runs a job (owned by the runner): yields after each checkpoint
+
+
+def owner_name() -> str:
+    """A runner's name in the store: host, pid and a nonce (see :func:`claimable`)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claimable(owner: str | None, updated: float, *, me: str, now: float, lease: float) -> bool:
+    """Whether a runner ``me`` may take work owned by ``owner`` (last written at ``updated``): nobody
+    owns it, its owner's process on this host is gone (kill -9, a crash), or it stopped writing for
+    ``lease`` seconds (another host's owner)."""
+    if owner is None:
+        return True
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if owner != me and host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)):
+        return True
+    return updated < now - lease
 
 
 @dataclass
@@ -50,7 +68,7 @@ class JobRunner:
         self.poll = poll
         self.lease = lease
         self.host = socket.gethostname()
-        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner_name()
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -97,13 +115,7 @@ class JobRunner:
             self._wake.clear()
 
     def _claimable(self, job: JobRow) -> bool:
-        if job.owner is None:
-            return True
-        host, _, rest = job.owner.partition(":")
-        pid = rest.partition(":")[0]
-        if job.owner != self.owner and host == self.host and pid.isdigit() and not process_alive(int(pid)):
-            return True  # its runner's process is gone (kill -9, a crash)
-        return job.updated < self.store.clock() - self.lease
+        return claimable(job.owner, job.updated, me=self.owner, now=self.store.clock(), lease=self.lease)
 
     def _fill(self) -> None:
         with self._lock:

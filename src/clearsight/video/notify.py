@@ -22,12 +22,31 @@ from typing import Any
 
 from ..errors import InvalidParameterException
 
-__all__ = ["Sinks"]
+__all__ = ["Sinks", "parse_map", "post_json"]
 
 log = logging.getLogger("clearsight.video")
 TOPIC = re.compile(r"^arn:aws:sns:[^:]*:\w{12}:.+$")  # botocore's SNSTopicArn pattern
 ROLE = re.compile(r"^arn:aws:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")  # and RoleArn's
 SETTING = "video_notification_sinks (CLEARSIGHT_VIDEO_NOTIFICATION_SINKS)"
+
+
+def parse_map(text: str, pattern: re.Pattern[str], setting: str, what: str) -> dict[str, tuple[str, ...]]:
+    """``ARN=TARGET[|TARGET...]`` entries separated by ``;`` (the form of every ARN-keyed setting)."""
+    targets: dict[str, tuple[str, ...]] = {}
+    for entry in filter(None, (e.strip() for e in text.split(";"))):
+        arn, sep, values = entry.partition("=")
+        arn = arn.strip()
+        if not sep or not pattern.match(arn) or not values.strip():
+            raise ValueError(f"{setting}: {entry!r} is not ARN=TARGET[|TARGET...] with {what}")
+        targets[arn] = tuple(v.strip() for v in values.split("|") if v.strip())
+    return targets
+
+
+def post_json(url: str, body: bytes, timeout: float = 10.0) -> None:
+    """POST a JSON body (OSError or ValueError when it fails)."""
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        resp.read()
 
 
 @dataclass(frozen=True)
@@ -36,14 +55,7 @@ class Sinks:
 
     @classmethod
     def parse(cls, text: str) -> Sinks:
-        targets: dict[str, tuple[str, ...]] = {}
-        for entry in filter(None, (e.strip() for e in text.split(";"))):
-            arn, sep, sinks = entry.partition("=")
-            arn = arn.strip()
-            if not sep or not TOPIC.match(arn) or not sinks.strip():
-                raise ValueError(f"{SETTING}: {entry!r} is not ARN=SINK[|SINK...] with an SNS topic ARN")
-            targets[arn] = tuple(s.strip() for s in sinks.split("|") if s.strip())
-        return cls(targets)
+        return cls(parse_map(text, TOPIC, SETTING, "an SNS topic ARN"))
 
     def check(self, channel: Any) -> None:
         """Refuse a NotificationChannel whose ARNs are malformed or whose topic has no sink."""
@@ -56,29 +68,31 @@ class Sinks:
             raise InvalidParameterException(f"NotificationChannel.SNSTopicArn {topic!r} is not an SNS topic ARN")
         if not isinstance(role, str) or not ROLE.match(role):
             raise InvalidParameterException(f"NotificationChannel.RoleArn {role!r} is not an IAM role ARN")
+        self.check_topic(topic)
+
+    def check_topic(self, topic: str) -> None:
+        """Refuse a topic with no sink (a stream processor's NotificationChannel has no RoleArn)."""
         if topic not in self.targets:
             raise InvalidParameterException(
                 f"no notification sink is configured for {topic}: ClearSight does not emulate SNS; list the topic "
                 f"in the setting {SETTING} as {topic}=http://host/hook or {topic}=/a/spool/folder, or leave "
                 "NotificationChannel out and poll Get*")
 
-    def deliver(self, channel: Any, message: dict[str, Any]) -> None:
+    def deliver(self, channel: Any, message: dict[str, Any], *, name: str | None = None) -> None:
+        """Send the message to the topic's sinks (a folder gets ``<name or JobId>.json``)."""
         if not isinstance(channel, dict):
             return
         body = json.dumps(message).encode()
         for sink in self.targets.get(str(channel.get("SNSTopicArn")), ()):
             try:
                 if sink.startswith(("http://", "https://")):
-                    req = urllib.request.Request(sink, data=body, method="POST",
-                                                 headers={"Content-Type": "application/json"})
-                    with urllib.request.urlopen(req, timeout=10) as resp:
-                        resp.read()
+                    post_json(sink, body)
                 else:
                     folder = Path(sink)
                     folder.mkdir(parents=True, exist_ok=True)
                     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
                     with os.fdopen(fd, "wb") as fh:
                         fh.write(body)
-                    os.replace(tmp, folder / f"{message['JobId']}.json")
+                    os.replace(tmp, folder / f"{name or message['JobId']}.json")
             except (OSError, ValueError) as exc:
                 log.warning("notification of job %s to %s failed: %s", message.get("JobId"), sink, exc)

@@ -18,7 +18,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,7 +175,7 @@ class VideoService:
         stored = {**given, **request, "Path": str(path), "Name": name, "Sha256": sha, "Rotation": info.rotation}
         job = JobRow(job_id=job_id, kind=kind, status="IN_PROGRESS", request=json.dumps(stored),
                      request_sha256=digest, collection_id=request.get("CollectionId"),
-                     caller=json.dumps({**asdict(caller), "scopes": sorted(caller.scopes)}),
+                     caller=caller.to_json(),
                      metadata=json.dumps(info.metadata()), created=now, updated=now)
         if rec is not None:
             rec.probe_sha256 = sha
@@ -395,9 +394,7 @@ class VideoService:
     def run(self, job: JobRow) -> Generator[None, None, None]:
         """A job, from its checkpoint to its end, as its caller; yields after each committed chunk.
         Stops quietly when the job is no longer its owner's (cancelled, or claimed by another runner)."""
-        stored = json.loads(job.caller)
-        caller = Caller(**{**stored, "scopes": frozenset(stored["scopes"]),
-                           "collections": tuple(stored["collections"])})
+        caller = Caller.from_json(job.caller)
         request = json.loads(job.request)
         with acting_as(caller):
             try:

@@ -15,6 +15,10 @@ set) on a server that recycles, rather than complete a receipt it cannot honour.
 ``wal_keep_size``, replication slots or an archive, and the files of standbys, are the
 operator's (docs/postgres.md).
 
+On a coordinator with shards (:mod:`.shards`) the same runs on every shard, at once, after the
+coordinator's own (:func:`~.shards.compact_shards`, reusing :func:`refuse_recycling` and
+:func:`flush_wal`); the receipts complete only when every shard has done it.
+
 :func:`scan` is the proof: it looks for byte strings (chunks of a vector as float32 and as
 float16) in every file of a data directory, ``pg_wal`` included.
 """
@@ -24,9 +28,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import psycopg
 from psycopg import sql
 
 from ...errors import StorageError
@@ -34,7 +39,7 @@ from ...errors import StorageError
 if TYPE_CHECKING:
     from .database import PgDatabase
 
-__all__ = ["SMALL_TABLES", "compact", "needles", "scan"]
+__all__ = ["SMALL_TABLES", "compact", "flush_wal", "needles", "refuse_recycling", "scan"]
 
 SMALL_TABLES = ("changes", "sources", "staged_vectors", "users", "request_tokens", "meta", "pg_statistic")
 ROUNDS = 2  # WAL switch + checkpoint rounds
@@ -42,13 +47,7 @@ ROUNDS = 2  # WAL switch + checkpoint rounds
 
 def compact(db: PgDatabase) -> None:
     with db.exclusive("erasure (VACUUM FULL, WAL switch, CHECKPOINT) failed") as conn:
-        # the server's value (a session's SET would not change what the checkpointer does)
-        recycle = conn.execute("SELECT reset_val FROM pg_settings WHERE name = 'wal_recycle'").fetchone()
-        if recycle and recycle[0] == "on":
-            raise StorageError(
-                "this PostgreSQL server recycles WAL segments (wal_recycle = on), so deleted faces' bytes would "
-                "stay in renamed segments: run `ALTER SYSTEM SET wal_recycle = off; SELECT pg_reload_conf();` "
-                "as a superuser (docs/postgres.md, 'Erasure'), then `clearsight erase`")
+        refuse_recycling(conn)
         parts = conn.execute(
             "SELECT DISTINCT c.part FROM erasures e JOIN collections c USING (collection_id) "
             "WHERE e.completed IS NULL ORDER BY 1").fetchall()
@@ -56,9 +55,29 @@ def compact(db: PgDatabase) -> None:
             conn.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(f"faces_p{int(part)}")))
         for table in SMALL_TABLES:
             conn.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(table)))
-        for _ in range(ROUNDS):
-            conn.execute("SELECT pg_switch_wal()")
-            conn.execute("CHECKPOINT")
+        flush_wal(conn)
+        from .shards import compact_shards
+
+        compact_shards(conn, [int(p) for (p,) in parts])  # the same on every shard (nothing without shards)
+
+
+def refuse_recycling(conn: psycopg.Connection[Any], where: str = "this PostgreSQL server") -> None:
+    """StorageError unless the server removes WAL segments behind a checkpoint (wal_recycle = off)."""
+    # the server's value (a session's SET would not change what the checkpointer does)
+    recycle = conn.execute("SELECT reset_val FROM pg_settings WHERE name = 'wal_recycle'").fetchone()
+    if recycle and recycle[0] == "on":
+        raise StorageError(
+            f"{where} recycles WAL segments (wal_recycle = on), so deleted faces' bytes would "
+            "stay in renamed segments: run `ALTER SYSTEM SET wal_recycle = off; SELECT pg_reload_conf();` "
+            "as a superuser (docs/postgres.md, 'Erasure'), then `clearsight erase`")
+
+
+def flush_wal(conn: psycopg.Connection[Any]) -> None:
+    """Switch the WAL segment and checkpoint, :data:`ROUNDS` times: the segments that logged what was
+    rewritten fall behind the redo point and are removed."""
+    for _ in range(ROUNDS):
+        conn.execute("SELECT pg_switch_wal()")
+        conn.execute("CHECKPOINT")
 
 
 def needles(vector: np.ndarray, *, chunk: int = 24) -> list[bytes]:

@@ -8,7 +8,12 @@ same index (``seq`` is always the store's newest change). A search:
   exact search, as :class:`~..index.ExactIndex` (a bounded count decides, never a full count);
 - above, asks the partition's HNSW index for the ``candidates`` nearest (by inner product on the
   halfvec or vector cast; ``hnsw.ef_search`` = candidates, at most 1000, with iterative scans so
-  the LIMIT is met), then re-scores those exactly from their stored float32 vectors.
+  the LIMIT is met), then re-scores those exactly from their stored float32 vectors;
+- for a collection laid over shards (:mod:`.shards`), asks every shard for its nearest in one
+  statement (:func:`sharded_nearest`; the shards' sessions run ``hnsw.ef_search`` 1000 with
+  iterative scans): ``candidates / shards`` each (at least ``k``, so the union holds every shard's
+  own top k and the global top k with it), the same number of candidates in all as on one server,
+  then re-scores them all exactly.
 
 Returned scores are always exact float32 inner products, computed as ExactIndex computes them;
 the result set equals exact search unless a true result falls outside the HNSW candidates
@@ -24,14 +29,26 @@ import numpy as np
 from psycopg import sql
 
 from ..base import Hit
-from .store import matrix, partition
+from .partitions import children, matrix, partition
+from .shards import count
 
 if TYPE_CHECKING:
     from .store import PostgresStore
 
-__all__ = ["PgVectorIndex"]
+__all__ = ["PgVectorIndex", "sharded_nearest"]
 
 MAX_EF_SEARCH = 1000  # pgvector's limit on hnsw.ef_search
+
+
+def sharded_nearest(shards: list[str], cast: sql.Composable) -> sql.Composed:
+    """One statement for the ``LIMIT`` nearest on every shard: a UNION ALL of one ordered, limited
+    scan of each foreign partition. postgres_fdw ships each branch whole (its remote SQL ends in
+    ``ORDER BY (vector::halfvec(d)) <#> q LIMIT n``: the shard's HNSW index scan), which a query on the
+    hash-partitioned parent does not (a Merge Append whose remote scans carry no LIMIT). Parameters:
+    (query vector, limit) per shard."""
+    branch = sql.SQL("(SELECT face_id, vector FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} LIMIT %s)")
+    union = sql.SQL(" UNION ALL ").join(branch.format(sql.Identifier(s), cast, cast) for s in shards)
+    return sql.SQL("SELECT face_id, vector_send(vector) FROM ({}) nearest").format(union)
 
 
 class PgVectorIndex:
@@ -56,8 +73,9 @@ class PgVectorIndex:
         """The face count (counted again only after a change: every search asks for it)."""
         seq = self.store.last_change()
         if self._count is None or self._count[0] != seq:
-            rows = self.store.database.read(sql.SQL("SELECT count(*) FROM {}").format(self.table))
-            self._count = (seq, int(rows[0][0]))
+            db = self.store.database
+            with db.errors("database read failed"):
+                self._count = (seq, count(db.connection, self.part) if self.part else 0)
         return self._count[1]
 
     def __contains__(self, face_id: object) -> bool:
@@ -78,7 +96,7 @@ class PgVectorIndex:
     def save(self, path: Path, collection_id: str) -> None:
         pass  # nothing to snapshot: PostgreSQL persists the index
 
-    def _candidates(self, query: np.ndarray, want: int) -> list[tuple[Any, ...]]:
+    def _candidates(self, query: np.ndarray, want: int, k: int) -> list[tuple[Any, ...]]:
         """(face_id, vector) of every face when there are at most ``want``, else HNSW's ``want`` nearest."""
         db = self.store.database
         with db.errors("search failed"), db.connection.transaction(), db.connection.cursor(binary=True) as cur:
@@ -91,6 +109,11 @@ class PgVectorIndex:
             cur.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
                         "'relaxed_order', true)", (str(min(max(want, 40), MAX_EF_SEARCH)),))
             cast = sql.SQL("{}({})").format(sql.SQL(self.store.index_type), sql.Literal(self.dimension))
+            shards = children(db.connection, self.part)
+            if shards:  # scatter-gather: each shard's own ordered HNSW scan with its share of the LIMIT
+                each = max(-(-want // len(shards)), k)
+                return cur.execute(sharded_nearest(shards, cast),
+                                   [np.asarray(query, np.float32), each] * len(shards)).fetchall()
             nearest = sql.SQL("SELECT face_id, vector_send(vector) FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} "
                               "LIMIT %s")
             return cur.execute(nearest.format(self.table, cast, cast),
@@ -99,7 +122,7 @@ class PgVectorIndex:
     def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]:
         if k <= 0 or not self.part:
             return []
-        rows = self._candidates(query, max(self.candidates, 8 * k))
+        rows = self._candidates(query, max(self.candidates, 8 * k), k)
         if not rows:
             return []
         mat = matrix([r[1] for r in rows])

@@ -170,8 +170,54 @@ VIDEO_JOBS = (
     "CREATE INDEX video_results_by_index ON video_results (job_id, idx, timestamp)",
 )
 
+STREAM_PROCESSORS = (
+    f"""CREATE TABLE stream_processors (
+    name {ID} PRIMARY KEY,
+    arn text NOT NULL,
+    status text NOT NULL CHECK (status IN ('STOPPED', 'STARTING', 'RUNNING', 'FAILED', 'STOPPING', 'UPDATING')),
+    request text NOT NULL,
+    collection_id text COLLATE "C",
+    caller text NOT NULL,
+    created double precision NOT NULL,
+    updated double precision NOT NULL,
+    status_message text,
+    session text,
+    stats text,
+    owner text
+)""",
+)
+
+# Scale-out (storage/postgres/shards.py): the shard servers a coordinator lays collections over, the
+# intents that let a write whose shards committed without the coordinator be undone, and
+# uniqueness of face ids per partition instead of on ``faces`` (PostgreSQL refuses a foreign table
+# as a partition below a unique index; each local partition keeps its own primary key, each shard
+# table its own, and hash routing on face_id sends a face id to one shard only).
+SHARDS = (
+    """CREATE TABLE shards (
+    shard integer PRIMARY KEY,
+    server text NOT NULL UNIQUE,
+    url text NOT NULL,
+    added double precision NOT NULL
+)""",
+    f"""CREATE TABLE shard_intents (
+    id bigserial PRIMARY KEY,
+    collection_id {ID},
+    face_ids text[] NOT NULL,
+    pid integer NOT NULL,
+    created double precision NOT NULL
+)""",
+    "ALTER TABLE faces DROP CONSTRAINT faces_pkey",
+    """DO $$ DECLARE r record; BEGIN
+    FOR r IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'faces'::regclass AND c.relkind = 'r' LOOP
+        EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (collection_id, face_id)', r.relname);
+    END LOOP; END $$""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store, audit, access keys, request tokens and staged vectors",
               STORE + AUDIT + KEYS + REQUEST_TOKENS + MODEL_STAGING),
     Migration(2, "stored-video jobs and their results", VIDEO_JOBS),
+    Migration(3, "stream processors (live cameras)", STREAM_PROCESSORS),
+    Migration(4, "shard servers; face ids unique per partition", SHARDS),
 )

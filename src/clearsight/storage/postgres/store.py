@@ -24,31 +24,19 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from ...errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException
+from ...errors import ConflictException, ResourceAlreadyExistsException, ResourceNotFoundException, StorageError
 from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, VectorIndex, retention_days
+from . import shards
 from .database import PgDatabase, open_pg_database
 from .jobs import PostgresJobs
-from .migrations import NO_STATISTICS
+from .partitions import INDEX_TYPES, create_local, create_sharded, hnsw, is_sharded, matrix, partition
+from .processors import PostgresProcessors
 
 __all__ = ["INDEX_TYPES", "PostgresStore", "PostgresTx", "matrix", "partition"]
 
-INDEX_TYPES = {"halfvec": "halfvec_ip_ops", "vector": "vector_ip_ops"}  # the HNSW index's element type
 FACE_COLUMNS = "face_id, collection_id, image_id, external_image_id, bbox, confidence, user_id, created"
 
 Conn = psycopg.Connection[Any]
-
-
-def partition(part: int) -> sql.Identifier:
-    return sql.Identifier(f"faces_p{int(part)}")
-
-
-def matrix(blobs: Sequence[bytes], dimension: int = 0) -> np.ndarray:
-    """Vectors read as ``vector_send(vector)`` (pgvector's binary form: a 4-byte header, then
-    big-endian float32) as one float32 matrix, converted in bulk (exactly: no rounding)."""
-    if not blobs:
-        return np.zeros((0, dimension), np.float32)
-    raw = b"".join(bytes(b)[4:] for b in blobs)
-    return np.frombuffer(raw, ">f4").astype(np.float32).reshape(len(blobs), -1)
 
 
 def _face(r: Sequence[Any]) -> FaceRow:
@@ -69,7 +57,7 @@ class PostgresTx:
         self.conn.execute("INSERT INTO audit VALUES (%s,%s,%s,%s)", (seq, record, prev_hash, hash))
 
 
-class PostgresStore(PostgresJobs):
+class PostgresStore(PostgresJobs, PostgresProcessors):
     def __init__(self, database: PgDatabase | str, *, index_type: str = "halfvec") -> None:
         if index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be one of {', '.join(INDEX_TYPES)}")
@@ -124,14 +112,6 @@ class PostgresStore(PostgresJobs):
             raise ResourceNotFoundException(f"collection {collection_id!r} does not exist")
         return int(row[0]), int(row[1])
 
-    def _hnsw(self, conn: Conn, part: int, dimension: int) -> None:
-        """(Re)create the partition's HNSW index for ``dimension``-d vectors."""
-        name = sql.Identifier(f"faces_p{int(part)}_hnsw")
-        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(name))
-        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING hnsw ((vector::{}({})) {})").format(
-            name, partition(part), sql.SQL(self.index_type), sql.Literal(int(dimension)),
-            sql.SQL(INDEX_TYPES[self.index_type])))
-
     # --- collections ----------------------------------------------------------------------
     def create_collection(self, collection_id: str, face_model: str, dimension: int,
                           tags: dict[str, str] | None = None) -> CollectionRow:
@@ -142,11 +122,12 @@ class PostgresStore(PostgresJobs):
             part = self._counter(conn, "partitions", 1) + 1
             conn.execute("INSERT INTO collections VALUES (%s,%s,%s,%s,%s,%s)",
                          (collection_id, face_model, dimension, now, json.dumps(tags or {}), part))
-            conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF faces FOR VALUES IN ({})").format(
-                partition(part), sql.Literal(collection_id)))
-            conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN vector SET STORAGE PLAIN, " + NO_STATISTICS).format(
-                partition(part)))
-            self._hnsw(conn, part, dimension)
+            servers = shards.servers(conn)
+            if servers:  # a coordinator: the partition is laid over the shards
+                shards.prepare_partition(conn, part, dimension, self.index_type)
+                create_sharded(conn, part, collection_id, servers)
+            else:
+                create_local(conn, part, collection_id, dimension, self.index_type)
         return CollectionRow(collection_id, face_model, dimension, now, tags or {})
 
     def collection(self, collection_id: str) -> CollectionRow:
@@ -166,9 +147,8 @@ class PostgresStore(PostgresJobs):
                           receipt: str | None = None) -> int:
         with self._write() as conn:
             part, _ = self._require_collection(conn, collection_id)
-            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(partition(part))).fetchone()
-            n = int(row[0]) if row else 0
-            conn.execute(sql.SQL("DROP TABLE {}").format(partition(part)))  # its files go at commit
+            n, sharded = shards.count(conn, part), is_sharded(conn, part)
+            conn.execute(sql.SQL("DROP TABLE {}").format(partition(part)))  # its files go at commit (local)
             for table in ("staged_vectors", "users", "sources", "changes", "policies", "collections"):
                 conn.execute(sql.SQL("DELETE FROM {} WHERE collection_id=%s").format(sql.Identifier(table)),
                              (collection_id,))
@@ -179,19 +159,27 @@ class PostgresStore(PostgresJobs):
                 self._receipt(conn, receipt, "DeleteCollection", collection_id, n)
             if audit:
                 audit(PostgresTx(conn))
+        if sharded:  # the shards' tables, once the coordinator has let go (erasure drops any left)
+            shards.drop_partition(self.database, part)
         return n
 
     def counts(self, collection_id: str) -> tuple[int, int]:
-        rows = self._read("SELECT (SELECT count(*) FROM faces WHERE collection_id=%s), "
-                          "(SELECT count(*) FROM users WHERE collection_id=%s)", (collection_id, collection_id))
-        return int(rows[0][0]), int(rows[0][1])
+        rows = self._read("SELECT part, (SELECT count(*) FROM users WHERE collection_id=%s) FROM collections "
+                          "WHERE collection_id=%s", (collection_id, collection_id))
+        if not rows:
+            return 0, 0
+        with self.database.errors("database read failed"):  # a sharded collection's counted on each shard
+            return shards.count(self.database.connection, int(rows[0][0])), int(rows[0][1])
 
     # --- faces ----------------------------------------------------------------------------
     def add_faces(self, collection_id: str, faces: Sequence[NewFace], *, source: str | None = None,
                   image_id: str = "", audit: AuditHook | None = None) -> None:
         """All faces in one transaction, with ``source`` (a folder index resumes exactly)."""
         now = self.clock()
-        with self._write() as conn:
+        intent = shards.intend(self.database, collection_id, [f.face_id for f in faces])
+        with shards.repairing(self.database, intent), self._write() as conn:
+            if intent is not None:
+                shards.fulfil(conn, intent)
             self._require_collection(conn, collection_id)
             first = self._counter(conn, "faces", len(faces)) + 1
             with conn.cursor() as cur:
@@ -246,6 +234,9 @@ class PostgresStore(PostgresJobs):
             if missing:
                 raise ConflictException(
                     f"{missing} face(s) of collection {collection_id!r} have no {face_model} vector staged")
+            if is_sharded(conn, part):
+                raise StorageError(f"collection {collection_id!r} is laid over shards: switching its face model is "
+                                   "not supported there yet (docs/postgres.md, 'Scale-out')")
             ids = [r[0] for r in conn.execute("SELECT face_id FROM faces WHERE collection_id=%s ORDER BY face_id",
                                               (collection_id,))]
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(f"faces_p{part}_hnsw")))
@@ -255,7 +246,7 @@ class PostgresStore(PostgresJobs):
             conn.execute("UPDATE collections SET face_model=%s, dimension=%s WHERE collection_id=%s",
                          (face_model, dimension, collection_id))
             conn.execute("DELETE FROM staged_vectors WHERE collection_id=%s", (collection_id,))
-            self._hnsw(conn, part, dimension)
+            hnsw(conn, part, dimension, self.index_type)
             if audit:
                 audit(PostgresTx(conn))
         return len(ids)

@@ -157,10 +157,28 @@ VIDEO_JOBS = (
     "CREATE INDEX IF NOT EXISTS video_results_by_index ON video_results(job_id, idx, timestamp)",
 )
 
+STREAM_PROCESSORS = (
+    """CREATE TABLE IF NOT EXISTS stream_processors (
+    name TEXT PRIMARY KEY,
+    arn TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('STOPPED', 'STARTING', 'RUNNING', 'FAILED', 'STOPPING', 'UPDATING')),
+    request TEXT NOT NULL,
+    collection_id TEXT,
+    caller TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    status_message TEXT,
+    session TEXT,
+    stats TEXT,
+    owner TEXT
+)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store, audit and access keys (the schema before numbered migrations)", STORE + AUDIT + KEYS,
               reapply=True),
     Migration(2, "request tokens (ClientRequestToken idempotency)", REQUEST_TOKENS, reapply=True),
     Migration(3, "staged vectors (migrating a collection to another face model)", MODEL_STAGING, reapply=True),
     Migration(4, "stored-video jobs and their results", VIDEO_JOBS, reapply=True),
+    Migration(5, "stream processors (live cameras)", STREAM_PROCESSORS, reapply=True),
 )

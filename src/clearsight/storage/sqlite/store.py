@@ -32,6 +32,7 @@ from ...errors import ConflictException, ResourceAlreadyExistsException, Resourc
 from ..base import TOKEN_TTL, AuditHook, CollectionRow, DeleteAuditHook, FaceRow, NewFace, VectorIndex
 from .database import Database
 from .jobs import SqliteJobs
+from .processors import SqliteProcessors
 
 __all__ = ["SqliteStore", "SqliteTx"]
 
@@ -60,7 +61,7 @@ class SqliteTx:
         self.db.execute("INSERT INTO audit VALUES (?,?,?,?)", (seq, record, prev_hash, hash))
 
 
-class SqliteStore(SqliteJobs):
+class SqliteStore(SqliteJobs, SqliteProcessors):
     def __init__(self, database: Database | Path) -> None:
         self.database = database if isinstance(database, Database) else Database(database)
         self.path = self.database.path

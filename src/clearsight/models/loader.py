@@ -113,7 +113,7 @@ def _onnx(loader: ModelLoader, card: ModelCard) -> OnnxSession:
 def _yunet(loader: ModelLoader, card: ModelCard) -> object:
     from .detector import YuNetDetector
 
-    return YuNetDetector(**loader.options.get(card.name, {}))
+    return YuNetDetector(card, _onnx(loader, card), **loader.options.get(card.name, {}))
 
 
 def _onet(loader: ModelLoader, card: ModelCard) -> object:

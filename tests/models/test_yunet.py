@@ -1,0 +1,78 @@
+"""YuNet on onnxruntime (prepare/yunet.py's transcription) gives libfacedetection's own detections.
+
+The library is the yuface wheel the weights were read from; each photo goes through both, at the
+sizes the detector feeds YuNet (longest side 640, the 320 px coarse pass, a tile at full size, the
+90-degree rotation): same number of faces, boxes and landmarks within 1 px, scores within 1 point.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from clearsight.images import decode
+from clearsight.models import detector
+from clearsight.models.loader import ModelLoader
+from clearsight.models.prepare import yunet
+from clearsight.settings import Settings
+
+from ..conftest import DATA, data_path
+
+PHOTOS = [
+    ("faces", "insightface", "t1.jpg"),
+    ("faces", "face_recognition", "obama-480p.jpg"),
+    ("faces", "face_recognition", "two_people.jpg"),
+    ("faces", "deepface", "selfie-many-people.jpg"),
+    ("faces", "deepface", "couple.jpg"),
+    ("faces", "insightface", "bulk", "r90.jpg"),
+    ("faces", "compreface", "sample_images", "017_0.jpg"),  # no face
+    *(("coco", "images", p.name) for p in sorted((DATA / "coco" / "images").glob("*.jpg"))[:12]),
+    *(("lfw", "images", p.parent.name, p.name) for p in sorted((DATA / "lfw" / "images").glob("A*/*_0001.jpg"))[:8]),
+]
+
+
+@pytest.fixture(scope="module")
+def session() -> object:
+    pytest.importorskip("yuface", reason="libfacedetection (the yuface wheel) is the reference")
+    models = ModelLoader.from_settings(Settings.load())
+    return models.get("yunet", detector.YuNetDetector).session
+
+
+def _inputs(bgr: np.ndarray) -> list[np.ndarray]:
+    """The images the detector gives YuNet for this photo (its passes), plus a rotation."""
+    h, w = bgr.shape[:2]
+    out = []
+    for side in (640, detector.YuNetDetector.COARSE_SIDE):
+        scale = min(1.0, side / max(h, w))
+        out.append(bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+    out.append(np.ascontiguousarray(bgr[:640, :640]))  # a tile at full resolution (odd sizes, not /32)
+    out.append(cv2.rotate(out[0], cv2.ROTATE_90_CLOCKWISE))
+    return out
+
+
+@pytest.mark.parametrize("parts", PHOTOS, ids=lambda p: "/".join(p[-2:]))
+def test_onnx_gives_the_librarys_detections(parts: tuple[str, ...], session: object) -> None:
+    bgr = np.ascontiguousarray(decode(data_path(*parts)).rgb[:, :, ::-1])
+    for img in _inputs(bgr):
+        theirs = yunet.libfacedetection_detect(img)
+        ours = detector._raw_detect(session, img)  # type: ignore[arg-type]
+        assert ours.shape == theirs.shape, f"{img.shape}: {len(ours)} faces, the library {len(theirs)}"
+        if len(ours):
+            assert np.abs(ours[:, 0] - theirs[:, 0]).max() <= 1  # score, 0-100
+            assert np.abs(ours[:, 1:] - theirs[:, 1:]).max() <= 1  # box and landmarks, px
+
+
+def test_transcription_is_reproducible(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Converting the installed wheel's library again gives the card's file, byte for byte."""
+    yuface = pytest.importorskip("yuface")
+    from pathlib import Path
+
+    from clearsight.models.files import sha256_file
+    from clearsight.models.registry import CARDS
+
+    library = (Path(yuface.__file__).parent / "libfacedetection.so.v0.0.3").read_bytes()
+    if yunet.sha256_bytes(library) != yunet.LIBRARY[1]:
+        pytest.skip("the installed yuface is not the wheel YuNet was transcribed from")
+    yunet.convert(library, tmp_path / "yunet.onnx")
+    assert sha256_file(tmp_path / "yunet.onnx") == CARDS["yunet"].sha256

@@ -1,7 +1,12 @@
 """Face model versions side by side: per-image time (decode + detect + embed every face) and the
-embed step per face, 1 thread, median of --runs runs after a warm-up, interleaved rounds.
+embed step per face, at 1 thread (and 2 with --threads 1 2), median of --runs runs after a warm-up,
+interleaved rounds.
 
-    python bench/face_model_speed.py [--runs 9] [--models clearsight-face-mesh-1 face_recognition ...]
+    python bench/face_model_speed.py [--runs 9] [--threads 1 2] [--models clearsight-face-mesh-1 face_recognition ...]
+
+``--threads N``: every process gets CLEARSIGHT_THREADS = OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = N
+(ClearSight's onnxruntime sessions, dlib's BLAS); each count is its own table, and a run with some
+counts keeps the other counts' last tables.
 
 ``face_recognition`` is the peer: face_recognition 1.3.0's documented pipeline (load_image_file,
 face_locations with HOG, face_encodings), installed only for benchmarks into out/peer (as
@@ -82,9 +87,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per model (medians of rounds)")
     parser.add_argument("--report", action="store_true", help="only re-render out/face_model_speed.json")
     parser.add_argument("--models", nargs="+", default=["clearsight-face-mesh-1", "clearsight-face-fused-2", PEER])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="thread counts to measure, each in its own rounds (e.g. --threads 1 2)")
     args = parser.parse_args()
+    saved_path = ROOT / "out" / "face_model_speed.json"
+    saved = _load(saved_path)
     if args.report:
-        report(json.loads((ROOT / "out" / "face_model_speed.json").read_text()))
+        report(saved)
         return
     from PIL import Image
 
@@ -92,63 +101,79 @@ def main() -> None:
     one.parent.mkdir(parents=True, exist_ok=True)
     Image.open(DATA / "faces" / "face_recognition" / "obama-480p.jpg").convert("RGB").resize((640, 480)).save(one)
     images = {"640x480, 1 face": one, "t1.jpg 1280x886, 6 faces": DATA / "faces" / "insightface" / "t1.jpg"}
-    env = dict(os.environ, CLEARSIGHT_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT / "src"))
-    load_before = os.getloadavg()
-    results: dict[str, list[list[dict[str, float]]]] = {m: [] for m in args.models}
     if PEER in args.models:
         sys.path.insert(0, str(ROOT / "bench"))
         from face_pipeline import PEER as PEER_DIR
         from face_pipeline import ensure_peer
 
         ensure_peer()
-    for _ in range(args.rounds):
-        for model in args.models:
-            peer = model == PEER
-            code, extra = (PEER_CODE, {"PYTHONPATH": f"{PEER_DIR}:{env['PYTHONPATH']}"}) if peer else (CODE, {})
-            out = subprocess.run([sys.executable, "-c", code, model, str(args.runs), *map(str, images.values())],
-                                 env=dict(env, **extra), capture_output=True, text=True, check=True)
-            results[model].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)"
-    summary: dict[str, dict[str, dict[str, float]]] = {m: {} for m in args.models}
-    for i, label in enumerate(images):
-        for m in args.models:
-            rounds = [r[i] for r in results[m]]
-            summary[m][label] = {"faces": rounds[0]["faces"],
-                                 "image_ms": sorted(r["image_ms"] for r in rounds)[len(rounds) // 2],
-                                 "embed_ms_per_face": sorted(r["embed_ms_per_face"] for r in rounds)[len(rounds) // 2]}
-    saved = {"runs": args.runs, "rounds": args.rounds, "load": load, "results": summary}
-    (ROOT / "out" / "face_model_speed.json").write_text(json.dumps(saved, indent=1))
+    for threads in args.threads:
+        n = str(threads)
+        env = dict(os.environ, CLEARSIGHT_THREADS=n, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
+                   PYTHONPATH=str(ROOT / "src"))
+        load_before = os.getloadavg()
+        results: dict[str, list[list[dict[str, float]]]] = {m: [] for m in args.models}
+        for _ in range(args.rounds):
+            for model in args.models:
+                peer = model == PEER
+                code, extra = (PEER_CODE, {"PYTHONPATH": f"{PEER_DIR}:{env['PYTHONPATH']}"}) if peer else (CODE, {})
+                out = subprocess.run([sys.executable, "-c", code, model, str(args.runs), *map(str, images.values())],
+                                     env=dict(env, **extra), capture_output=True, text=True, check=True)
+                results[model].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)"
+        summary: dict[str, dict[str, dict[str, float]]] = {m: {} for m in args.models}
+        for i, label in enumerate(images):
+            for m in args.models:
+                rounds = [r[i] for r in results[m]]
+                summary[m][label] = {
+                    "faces": rounds[0]["faces"],
+                    "image_ms": sorted(r["image_ms"] for r in rounds)[len(rounds) // 2],
+                    "embed_ms_per_face": sorted(r["embed_ms_per_face"] for r in rounds)[len(rounds) // 2]}
+        saved[n] = {"runs": args.runs, "rounds": args.rounds, "load": load, "results": summary}
+    saved_path.write_text(json.dumps(saved, indent=1))
     report(saved)
 
 
+def _load(path: Path) -> dict[str, Any]:
+    """The saved runs by thread count (a file from before --threads holds one 1-thread run)."""
+    if not path.is_file():
+        return {}
+    saved: dict[str, Any] = json.loads(path.read_text())
+    return {"1": saved} if "results" in saved else saved
+
+
 def report(saved: dict[str, Any]) -> None:
-    """Print the table and write it to docs/benchmarks.md (section face_model_speed)."""
+    """Print the tables (one per thread count) and write them to docs/benchmarks.md (section face_model_speed)."""
     sys.path.insert(0, str(ROOT / "bench"))
     from _report import machine, write_section
 
-    summary = saved["results"]
-    models = list(summary)
-    labels = list(summary[models[0]])
-    rows = ["| image | " + " | ".join(f"`{m}` ms/image (embed ms/face)" for m in models) + " |",
-            "|---|" + "---|" * len(models)]
-    for label in labels:
-        cells = [summary[m][label] for m in models]
-        rows.append(f"| {label} | " + " | ".join(f"{c['image_ms']:.0f} ({c['embed_ms_per_face']:.1f})" for c in cells)
-                    + " |")
-    if PEER in summary:
+    parts = ["## Face model versions and face_recognition, per photo\n\n"
+             "Decode + detect + embed every face at a given thread count (`CLEARSIGHT_THREADS`, `OMP_NUM_THREADS` "
+             "and `OPENBLAS_NUM_THREADS` all set to it), every model and face_recognition 1.3.0 (HOG + dlib ResNet, "
+             "its documented pipeline) in the same interleaved rounds, the median of the runs after a warm-up, the "
+             "median round. Written by `bench/face_model_speed.py --threads 1 2`.\n"]
+    for threads in sorted(saved, key=int):
+        run = saved[threads]
+        summary = run["results"]
+        models = list(summary)
+        labels = list(summary[models[0]])
+        rows = ["| image | " + " | ".join(f"`{m}` ms/image (embed ms/face)" for m in models) + " |",
+                "|---|" + "---|" * len(models)]
         for label in labels:
-            peer_ms = summary[PEER][label]["image_ms"]
-            rows.append(f"| {label}: face_recognition's time / this one's | " + " | ".join(
-                f"{peer_ms / summary[m][label]['image_ms']:.2f}x" for m in models) + " |")
-    md = ("## Face model versions and face_recognition, per photo\n\n"
-          "Decode + detect + embed every face, one thread (`CLEARSIGHT_THREADS=1`, `OMP_NUM_THREADS=1`), the "
-          f"median of {saved['runs']} runs after a warm-up, {saved['rounds']} interleaved rounds per model "
-          "(the median round), every model and face_recognition 1.3.0 (HOG + dlib ResNet, its documented "
-          "pipeline) in the same run. Written by `bench/face_model_speed.py`.\n\n"
-          + "\n".join(rows) + "\n\n"
-          f"Machine: {machine()}; {saved['load']}: the machine was shared with other jobs, so absolute times are "
-          "inflated; the ratios within one round are the comparable figures.\n")
+            cells = [summary[m][label] for m in models]
+            rows.append(f"| {label} | " + " | ".join(f"{c['image_ms']:.0f} ({c['embed_ms_per_face']:.1f})"
+                                                     for c in cells) + " |")
+        if PEER in summary:
+            for label in labels:
+                peer_ms = summary[PEER][label]["image_ms"]
+                rows.append(f"| {label}: face_recognition's time / this one's | " + " | ".join(
+                    f"{peer_ms / summary[m][label]['image_ms']:.2f}x" for m in models) + " |")
+        title = "1 thread" if threads == "1" else f"{threads} threads"
+        parts.append(f"### {title}\n\n{run['runs']} runs, {run['rounds']} interleaved rounds per model; "
+                     f"{run['load']}.\n\n" + "\n".join(rows) + "\n")
+    md = "\n".join(parts) + (
+        f"\nMachine: {machine()}, shared with other jobs, so absolute times are inflated; the ratios within one "
+        "round are the comparable figures.\n")
     print(md)
     write_section("face_model_speed", md)
 

@@ -80,6 +80,8 @@ def _raw_detect(session: OnnxSession, bgr: np.ndarray) -> np.ndarray:
         found.append(np.concatenate([score[idx, None], centre - half, centre + half, points.reshape(-1, 10)], 1))
     rows = np.concatenate(found)
     rows = rows[np.argsort(-rows[:, 0], kind="stable")[:TOP_K]]
+    # greedy NMS over the score-sorted candidates (the library drops IoU > 0.45, geometry.nms >= 0.45:
+    # they differ only at exactly 0.45)
     rows = rows[geometry.nms(list(rows[:, 1:5]), list(rows[:, 0]), NMS_IOU)[:KEEP_TOP_K]]
     # the library's FaceRect holds ints and facedetect_cnn shorts: C truncation toward zero
     out = np.concatenate([rows[:, :1] * 100, rows[:, 1:3], rows[:, 3:5] - rows[:, 1:3], rows[:, 5:]], 1)

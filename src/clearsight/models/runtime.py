@@ -2,8 +2,9 @@
 
 onnxruntime sessions get their execution providers from a preference list intersected with
 what is installed, and deliberate thread counts: several models share two cores, so each
-session gets ``threads`` intra-op threads and one inter-op thread, and OpenMP (used by the
-YuNet library) is told not to spin-wait, which otherwise starves onnxruntime's threads.
+session gets ``threads`` intra-op threads and one inter-op thread, and OpenMP (libgomp, as
+loaded by libfacedetection where the tests compare YuNet with it) is told not to spin-wait, which
+otherwise starves onnxruntime's threads.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..errors import ModelNotAvailableError
 
 PROVIDER_PREFERENCE = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider")
 
-# libgomp reads these when it is first loaded; set them before yuface is imported.
+# libgomp reads these when it is first loaded; set them before anything loads it (e.g. yuface).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 

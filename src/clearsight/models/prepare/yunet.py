@@ -110,6 +110,8 @@ def read_layers(elf: bytes) -> list[ConvLayer]:
         raise ModelNotAvailableError(f"libfacedetection: address {addr:#x} is in no data section")
 
     def array(addr: int) -> tuple[str, np.ndarray]:
+        if addr not in relocs:
+            raise ModelNotAvailableError(f"libfacedetection: no relocation names the array at {addr:#x}")
         name, value, size = symbols[relocs[addr]]
         start = file_offset(value)
         return name, np.frombuffer(elf[start:start + size], "<f4").copy()

@@ -3,8 +3,8 @@
 ``clearsight models prepare`` transcribes the YuNet compiled into yuface's libfacedetection to
 ONNX (models/prepare/yunet.py); this module feeds it and decodes its heads exactly as
 libfacedetection's ``detection_output`` does, so the detections are the library's (same boxes,
-landmarks and scores, truncated to integers as the library returns them), 4-6x faster here
-(onnxruntime's kernels use AVX-512 where the wheel's build has no AVX2).
+landmarks and scores, truncated to integers as the library returns them) for 4-6x less CPU per
+pass here (bench/yunet_speed.py: onnxruntime's kernels use AVX-512, the wheel's build has no AVX2).
 
 YuNet's cost grows with the pixel count, so images are downscaled so the longest side is at most
 ``max_side`` (640 by default: a face of 2% of the image width, Rekognition's documented minimum

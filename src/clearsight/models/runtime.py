@@ -2,9 +2,9 @@
 
 onnxruntime sessions get their execution providers from a preference list intersected with
 what is installed, and deliberate thread counts: several models share two cores, so each
-session gets ``threads`` intra-op threads and one inter-op thread, and OpenMP (libgomp, as
-loaded by libfacedetection where the tests compare YuNet with it) is told not to spin-wait, which
-otherwise starves onnxruntime's threads.
+session gets ``threads`` intra-op threads (which sleep when idle instead of spinning) and one
+inter-op thread, and OpenMP (libgomp, as loaded by libfacedetection where the tests compare YuNet
+with it) is told not to spin-wait either.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ class OnnxSession:
         options.enable_cpu_mem_arena = memory_arena
         options.enable_mem_pattern = False
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle intra-op threads sleep instead of spin-waiting: on the 2 shared cores a spinning thread
+        # competes with the other sessions and jobs. bench/face_model_speed.py --threads 2 (load 5-10):
+        # clearsight-face-mesh-1 on a 640x480 photo 360 ms (192 ms CPU) with spinning, 137 ms (76 ms CPU)
+        # without; at 1 thread there is no worker thread to spin.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         available = set(ort.get_available_providers())
         providers = [p for p in PROVIDER_PREFERENCE if p in available]

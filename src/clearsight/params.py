@@ -183,3 +183,17 @@ class Paginator:
         if not whole:
             raise InvalidPaginationTokenException("NextToken is invalid or belongs to another listing")
         return prefix
+
+
+def iso_time(name: str, text: str | None) -> float | None:
+    """An ISO date or time (``2026-11-21`` or ``2026-11-21T10:00``, UTC unless it says otherwise) ->
+    a Unix time; empty -> None; anything else is refused naming ``name``."""
+    import datetime as dt
+
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidParameterException(f"{name} {text!r} is not an ISO date or time (2026-11-21T10:00)") from exc
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()

@@ -8,19 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidParameterException
+from ..params import iso_time
 from ..policy.audit import AuditLog, VerifyResult, checkpoint_file
 from .common import engine_for
-
-
-def _since(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidParameterException(f"--since {text!r} is not an ISO date or time (2026-11-21T10:00)") from exc
-    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _verify_out(result: VerifyResult, audit: AuditLog) -> dict[str, Any]:
@@ -55,7 +45,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(json.dumps(cp))
         return 0 if cp["intact"] else 1
     ids = {"face_id": args.face_id, "external_image_id": args.external_image_id, "user_id": args.user_id}
-    for record in audit.records(since=_since(args.since), key=args.key, collection=args.collection,
+    for record in audit.records(since=iso_time("--since", args.since), key=args.key, collection=args.collection,
                                 purpose=args.purpose, **ids):
         if args.json or args.action == "export":
             print(json.dumps(record))

@@ -5,7 +5,6 @@ checked with the same scope rule the operation table uses."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shlex
 from typing import Any
@@ -15,7 +14,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ... import operations
-from ...errors import AccessDeniedException, InvalidParameterException
+from ...errors import AccessDeniedException
+from ...params import iso_time
 from ...policy.scopes import SCOPES, allowed, may_use, parse_scopes
 from .web import PREFIX, Console, Visitor, csrf_field, esc, redirect, twin, when
 
@@ -29,20 +29,10 @@ RECORDED = sorted({op.name for op in operations.OPERATIONS.values() if op.audite
                      "StreamProcessorSearch"})
 
 
-def _time(name: str, text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidParameterException(f"{name} {text!r} is not an ISO date or time (2026-11-21T10:00)") from exc
-    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
-
-
 def _records(console: Console, visitor: Visitor, query: dict[str, str]) -> list[dict[str, Any]]:
     """The records matching the filters, oldest first (blocking: run in the executor)."""
     audit = console.engine.audit
-    since, until = _time("From", query.get("since")), _time("Until", query.get("until"))
+    since, until = iso_time("From", query.get("since")), iso_time("Until", query.get("until"))
     operation = query.get("operation") or None
     caller = visitor.caller()
     out = []

@@ -22,6 +22,7 @@ from clearsight.storage.index import ExactIndex
 from clearsight.storage.sqlite import SqliteStore
 
 from ..pg import fresh_url, server
+from .writer import Writer
 
 BOX = {"Width": 0.1, "Height": 0.1, "Left": 0.1, "Top": 0.1}
 
@@ -289,43 +290,20 @@ def test_kill_9_of_the_server_during_index_faces_leaves_no_half_written_face(tmp
         s = store(url)
         s.create_collection("c", "m", 4)
         log = AuditLog(s, Settings.load(audit_key="5a" * 32), data_dir=tmp_path)
-        rng = np.random.default_rng(9)
-        stop, failures, done = threading.Event(), [], []
-
-        def write() -> None:
-            i = 0
-            while not stop.is_set():
-                batch = [NewFace(f"k{i}-{j}", f"img{i}", None, BOX, 99.0, unit(rng.standard_normal(4)))
-                         for j in range(3)]
+        with Writer(s, log, batch=3) as w:
+            w.wait(done=20)
+            pid = int((own.data / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+            w.wait(failures=3)
+            for _ in range(100):  # the backends exit once they see the postmaster gone
                 try:
-                    s.add_faces("c", batch, audit=log.hook(AuditRecord("IndexFaces", "c")))
-                    done.append(i)
-                except StorageError as exc:
-                    failures.append(str(exc))
-                    time.sleep(0.05)
-                i += 1
-
-        writer = threading.Thread(target=write)
-        writer.start()
-        while len(done) < 20:
-            time.sleep(0.01)
-        pid = int((own.data / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)
-        while len(failures) < 3:
-            time.sleep(0.05)
-        for _ in range(100):  # the backends exit once they see the postmaster gone
-            try:
-                own.restart()
-                break
-            except RuntimeError:
-                time.sleep(0.2)
-        resumed = len(done)
-        deadline = time.monotonic() + 60
-        while len(done) < resumed + 10 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        stop.set()
-        writer.join()
-        assert len(done) >= resumed + 10, failures[-3:]  # the run resumed on new connections
+                    own.restart()
+                    break
+                except RuntimeError:
+                    time.sleep(0.2)
+            resumed = len(w.done)
+            w.wait(done=resumed + 10)
+        assert len(w.done) >= resumed + 10, w.failures[-3:]  # the run resumed on new connections
         faces, _ = s.counts("c")
         adds = [f for _, _, f, op in s.changes_since(0) if op == "add"]
         records = [r for r in log.records() if r["operation"] == "IndexFaces"]

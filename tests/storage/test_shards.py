@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,14 @@ import pytest
 
 from clearsight.calibration import Calibration
 from clearsight.errors import InvalidParameterException, StorageError
-from clearsight.policy.audit import AuditLog, AuditRecord
+from clearsight.policy.audit import AuditLog
 from clearsight.settings import Settings
 from clearsight.storage.base import NewFace
 from clearsight.storage.index import ExactIndex
 
 from ..pg import PgServer, cluster, server
 from .test_postgres import BOX, faces, gallery, unit
+from .writer import Writer
 
 
 def sharded(n: int = 3, *, durable: bool = False) -> tuple[Any, list[str], list[PgServer]]:
@@ -203,49 +203,27 @@ def test_kill_9_of_a_shard_during_index_faces_leaves_no_half_written_face(tmp_pa
     s, urls, servers = sharded(3, durable=True)
     s.create_collection("c", "m", 4)
     log = AuditLog(s, Settings.load(audit_key="5a" * 32), data_dir=tmp_path)
-    rng = np.random.default_rng(9)
-    stop, failures, done = threading.Event(), [], []
-
-    def write() -> None:
-        i = 0
-        while not stop.is_set():
-            batch = [NewFace(f"k{i}-{j}", f"img{i}", None, BOX, 99.0, unit(rng.standard_normal(4))) for j in range(6)]
-            try:
-                s.add_faces("c", batch, audit=log.hook(AuditRecord("IndexFaces", "c")))
-                done.append(i)
-            except StorageError as exc:
-                failures.append(str(exc))
-                time.sleep(0.05)
-            i += 1
-
-    writer = threading.Thread(target=write)
-    writer.start()
     try:
-        while len(done) < 20:
-            time.sleep(0.01)
-        servers[2].kill()
-        deadline = time.monotonic() + 30
-        while len(failures) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        stalled = len(done)
-        from clearsight.storage.postgres.status import status
+        with Writer(s, log, batch=6) as w:
+            w.wait(done=20)
+            servers[2].kill()
+            w.wait(failures=3, timeout=30)
+            stalled = len(w.done)
+            from clearsight.storage.postgres.status import status
 
-        seen = status(s.database)  # store status names the shard that is down
-        assert [sh["Reachable"] for sh in seen["Shards"]] == [True, True, False]
-        assert seen["Collections"][0]["Faces"] is None and not seen["ErasureCanComplete"]
-        for _ in range(100):  # its backends exit once they see the postmaster gone
-            try:
-                servers[2].start()
-                break
-            except RuntimeError:
-                time.sleep(0.2)
-        deadline = time.monotonic() + 60
-        while len(done) < stalled + 10 and time.monotonic() < deadline:
-            time.sleep(0.05)
+            seen = status(s.database)  # store status names the shard that is down
+            assert [sh["Reachable"] for sh in seen["Shards"]] == [True, True, False]
+            assert seen["Collections"][0]["Faces"] is None and not seen["ErasureCanComplete"]
+            for _ in range(100):  # its backends exit once they see the postmaster gone
+                try:
+                    servers[2].start()
+                    break
+                except RuntimeError:
+                    time.sleep(0.2)
+            w.wait(done=stalled + 10)
     finally:
-        stop.set()
-        writer.join()
         s.database.close_all()
+    done, failures = w.done, w.failures
     assert failures and len(done) >= stalled + 10, failures[-3:]  # it failed while the shard was down, then resumed
     faces_n, _ = s.counts("c")
     adds = [f for _, _, f, op in s.changes_since(0) if op == "add"]

@@ -1,7 +1,8 @@
 """Face embedders. Each takes an RGB image and per-face geometry and returns unit vectors.
 
 - MobileFaceNet (192-d, ONNX): ArcFace-aligned 112x112 crops, optionally summed with the
-  embedding of the mirrored crop (flip augmentation), batched per image.
+  embedding of the mirrored crop (flip augmentation); one call per image, the network run
+  ``RUN_BATCH`` crops at a time (see there).
 - dlib ResNet (128-d): dlib's own 150x150 face chips from its 5-point shape, run by dlib
   (``DlibResNetEmbedder``) or, the same network rebuilt as ONNX, by onnxruntime
   (``DlibOnnxEmbedder``, one batch per image; ~15x less CPU per face).
@@ -26,11 +27,30 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return out
 
 
+# Crops per onnxruntime run of MobileFaceNet. An image's crops (and mirrors) are prepared as one
+# batch, but the network runs them one at a time: in this tflite2onnx graph ~3/4 of the time is
+# memory-bound element-wise work (each PReLU as Relu/Abs/Sub/Mul/Add, and onnxruntime's NCHWc
+# reorders), which falls out of cache as the batch grows. t1.jpg's 12 crops (6 faces + mirrors),
+# 1 thread, process CPU: 280 ms as one run, 194 ms in runs of 2 (crop + mirror), 166 ms one by one
+# (2 threads: 282 / 199 / 175 ms); the outputs are bit-identical (tests/models/test_mesh_batch.py).
+RUN_BATCH = 1
+
+
 class MobileFaceNetEmbedder:
-    def __init__(self, card: ModelCard, session: OnnxSession, *, flip: bool = True) -> None:
+    def __init__(self, card: ModelCard, session: OnnxSession, *, flip: bool = True,
+                 run_batch: int = RUN_BATCH) -> None:
         self.card = card
         self.flip = flip
+        self.run_batch = max(1, run_batch)
         self._session = session
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """The network on a batch, ``run_batch`` crops per onnxruntime run."""
+        step = self.run_batch
+        if len(x) <= step:
+            return self._session.run(np.ascontiguousarray(x))
+        return np.concatenate([self._session.run(np.ascontiguousarray(x[i : i + step]))
+                               for i in range(0, len(x), step)])
 
     def crops(self, rgb: np.ndarray, points: list[np.ndarray]) -> np.ndarray:
         w, _ = input_size(self.card)
@@ -41,11 +61,10 @@ class MobileFaceNetEmbedder:
             return np.zeros((0, self.card.dimension or 0), np.float32)
         x = normalise(in_colour(crops, self.card), self.card).transpose(0, 3, 1, 2)
         if self.flip:
-            both = np.concatenate([x, x[..., ::-1]])
-            out = self._session.run(np.ascontiguousarray(both))
+            out = self._run(np.concatenate([x, x[..., ::-1]]))
             vec = out[: len(x)] + out[len(x) :]
         else:
-            vec = self._session.run(np.ascontiguousarray(x))
+            vec = self._run(x)
         return l2_normalise(vec)
 
     def embed(self, rgb: np.ndarray, points: list[np.ndarray]) -> np.ndarray:

@@ -137,32 +137,3 @@ def test_someone_stepping_into_a_hidden_persons_place_is_not_them() -> None:
               + [[(1, one), (2, box(200 + 40 * n, 52))] for n in range(1, 4)])
     got = run(t, faces, frames)
     assert got == [[0, 1]] * 4 + [[1]] * 3 + [[0, 1]] * 3
-
-
-def test_checks_use_the_cheaper_embedding_and_only_template_faces_are_embedded_in_full() -> None:
-    """A continuation checked with ``check`` (a slightly different vector of the same face) keeps the
-    same tracks; a checked face that joins a template is embedded again in full, so templates hold
-    full embeddings only."""
-    full: list[int] = []
-    checked: list[int] = []
-    frames = [[(1, box(10 + 3 * n, 10)), (2, box(300, 10))] for n in range(20)]
-    t = Tracker(relink=0.9, split=0.1)
-    out = []
-    for n, frame in enumerate(frames):
-        people = [p for p, _ in frame]
-
-        def embed(which: list[int], people: list[int] = people) -> list[np.ndarray]:
-            full.extend(people[i] for i in which)
-            return [unit(people[i]) for i in which]
-
-        def check(which: list[int], people: list[int] = people) -> list[np.ndarray]:
-            checked.extend(people[i] for i in which)
-            return [0.99 * unit(people[i]) + 0.14 * unit(100 + people[i]) for i in which]
-
-        out.append(t.update(200 * n, [b for _, b in frame], [face_quality(b, 50.0, 0.0, 0.0) for _, b in frame],
-                            embed, check=check))
-    assert all(g == [0, 1] for g in out)
-    # the first face of each track in full; the periodic checks (samples 5, 10, 15) cheaply, and again in
-    # full while the template fills (up to MAX_EMBEDDINGS faces): the last check stays cheap
-    assert len(checked) == 2 * 3 and len(full) == 2 * MAX_EMBEDDINGS
-    assert all(np.allclose(v, unit(k + 1)) for k, tr in enumerate(t.tracks) for _, v in tr.faces)

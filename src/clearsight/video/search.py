@@ -19,7 +19,6 @@ from ..collections.search import EXTENSION
 from ..geometry import bounding_box
 from ..policy.audit import AuditRecord
 from ..storage.base import ResultRow
-from .checks import Checker
 from .decode import Sample
 from .faces import detected
 from .tracking import Tracker, colour_histogram, face_quality, scene_cut, vector_from, vector_text
@@ -55,7 +54,6 @@ class FaceSearch:
         self.tracker = Tracker(relink=calibration.score_for(RELINK_SIMILARITY),
                                split=calibration.score_for(SPLIT_SIMILARITY))
         self.histogram: np.ndarray | None = None  # the previous sample's, to see cuts
-        self.checker = Checker.for_model(analyzer)  # identity checks without the mirror pass (None: in full)
 
     def prepare(self, sample: Sample) -> tuple[list[tuple[Face, dict[str, Any]]], np.ndarray]:
         """Detection and the frame's histogram: what can run ahead of the job's thread."""
@@ -68,25 +66,14 @@ class FaceSearch:
         qualities = [face_quality(f.box, d["Quality"]["Sharpness"], d["Pose"]["Yaw"], d["Pose"]["Pitch"])
                      for f, d in found]
 
-        checker = self.checker
-
         def embed(which: list[int]) -> list[Any]:
             faces = [found[i][0] for i in which]
-            if checker is not None:
-                return checker.embed(sample.rgb, faces)
             self.analyzer.embed(sample.rgb, faces)
             return [f.embedding for f in faces]
 
-        def check(which: list[int]) -> list[Any]:
-            assert checker is not None
-            return checker.check(sample.rgb, [found[i][0] for i in which])
-
         cut = scene_cut(self.histogram, histogram)
         self.histogram = histogram
-        tracks = self.tracker.update(sample.timestamp, boxes, qualities, embed, cut=cut,
-                                     check=None if checker is None else check)
-        if checker is not None:
-            checker.done()
+        tracks = self.tracker.update(sample.timestamp, boxes, qualities, embed, cut=cut)
         return [(sample.timestamp, k, json.dumps({"Timestamp": sample.timestamp, "Person": {
             "Index": k, "BoundingBox": bounding_box(f.box, w, h), "Face": d}}))
             for k, (f, d) in zip(tracks, found)]

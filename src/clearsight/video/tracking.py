@@ -44,8 +44,6 @@ NEAR = 0.05  # IoU from which another face or track is near enough to put a cont
 FIRM = 0.5  # IoU with the predicted box below which a continuation is checked (someone else stepping in)
 RESHAPED = 1.2  # a continuation whose box width or height changed by more than this factor is checked
 CHECK_EVERY = 5  # samples: a face of every track is embedded at least this often (its identity checked)
-CHECKS = frozenset({"weak", "crowded", "gap", "reshaped", "check"})  # reasons to embed that only check a
-# continuation (the face may still join a template): the cheaper ``check`` embedding serves them
 CUT = 0.3  # hue-saturation histogram distance between samples from which the shot changed
 
 
@@ -171,11 +169,8 @@ class Tracker:
         self.shot = 0  # the sample the current shot began at
 
     def update(self, timestamp: int, boxes: list[np.ndarray], qualities: list[float], embed: Embed, *,
-               cut: bool = False, check: Embed | None = None) -> list[int]:
-        """The track index of each detection of the next sample (``cut``: the shot changed).
-
-        ``check``, when given, is a cheaper embedding for faces embedded only to check a continuation
-        (:data:`CHECKS`); such a face is embedded again with ``embed`` if it joins a template."""
+               cut: bool = False) -> list[int]:
+        """The track index of each detection of the next sample (``cut``: the shot changed)."""
         self.sample += 1
         n = len(boxes)
         if cut:
@@ -183,12 +178,8 @@ class Tracker:
         live = [t for t in self.tracks if self.sample - t.last_sample <= self.max_gap and t.last_sample >= self.shot]
         overlap = {(i, t.index): iou(boxes[i], t.predicted(self.sample)) for i in range(n) for t in live}
         sides = [_side(b) for b in boxes]
-        why = {i: self._why_embed(i, boxes, qualities, overlap) for i in range(n) if sides[i] >= MIN_EMBED_SIDE}
-        cheap = [i for i, r in why.items() if r in CHECKS] if check is not None else []
-        todo = [i for i, r in why.items() if r and i not in cheap]
+        todo = [i for i in range(n) if sides[i] >= MIN_EMBED_SIDE and self._why_embed(i, boxes, qualities, overlap)]
         vectors = dict(zip(todo, embed(todo))) if todo else {}
-        if cheap and check is not None:
-            vectors.update(zip(cheap, check(cheap)))
         templates = {t.index: t.template() for t in live}
         pairs = []  # (confirmed, overlap, detection, track): the same face first, then overlap alone
         for (i, k), ov in overlap.items():
@@ -207,19 +198,12 @@ class Tracker:
         for i in sorted(i for i in range(n) if i not in assigned):
             assigned[i] = self._relink_or_new(vectors.get(i), sides[i], taken, timestamp)
             taken.add(assigned[i])
-        kept = {i: self._kept(self.tracks[k], vectors[i], qualities[i]) for i, k in assigned.items() if i in vectors}
-        again = [i for i in cheap if kept[i]]  # checked cheaply, and joining a template: embedded in full
-        if again:
-            vectors.update(zip(again, embed(again)))
         for i, k in assigned.items():
             t = self.tracks[k]  # a track's index is its position
             followed = t.last_sample >= self.shot and self.sample - t.last_sample <= self.max_gap
             t.moved(boxes[i], self.sample, timestamp, jumped=not followed)
             if i in vectors:
-                t.compared += 1
-                t.checked = self.sample
-                if kept[i]:
-                    t.keep(qualities[i], vectors[i], sides[i])
+                self._embedded(t, vectors[i], qualities[i], sides[i])
         return [assigned[i] for i in range(n)]
 
     def _why_embed(self, i: int, boxes: list[np.ndarray], qualities: list[float],
@@ -242,19 +226,20 @@ class Tracker:
             return "gap"
         if _reshaped(boxes[i], t.box):
             return "reshaped"
-        if not t.faces:
-            return "first"
-        if self.sample - t.checked >= CHECK_EVERY:
+        if not t.faces or self.sample - t.checked >= CHECK_EVERY:
             return "check"
         return "better" if t.embedded < MAX_EMBEDDINGS and qualities[i] > BETTER * t.best_quality else None
 
-    def _kept(self, t: Track, vector: np.ndarray, quality: float) -> bool:
-        """Whether a face embedded for ``t`` joins its template: a confirmed one (or the first), when it
-        is among the track's :data:`MAX_EMBEDDINGS` best."""
+    def _embedded(self, t: Track, vector: np.ndarray, quality: float, side: float) -> None:
+        """A face of ``t`` was embedded: a confirmed one (or the first) joins the template when it is
+        among the track's :data:`MAX_EMBEDDINGS` best."""
+        t.compared += 1
+        t.checked = self.sample
         template = t.template()
         if template is not None and float(vector @ template) < self.relink:
-            return False  # the same person (it continued the track) but not sure enough to describe them
-        return len(t.faces) < MAX_EMBEDDINGS or quality > t.faces[-1][0]
+            return  # the same person (it continued the track) but not sure enough to describe them
+        if len(t.faces) < MAX_EMBEDDINGS or quality > t.faces[-1][0]:
+            t.keep(quality, vector, side)
 
     def _relink_or_new(self, vector: np.ndarray | None, side: float, taken: set[int], timestamp: int) -> int:
         best, score = None, self.relink

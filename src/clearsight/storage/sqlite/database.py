@@ -28,12 +28,19 @@ from typing import Any
 from ...errors import StorageError
 from .migrations import MIGRATIONS, Migration
 
-__all__ = ["RECOVERY", "Database", "damaged", "open_database", "quick_check", "translate"]
+__all__ = ["RECOVERY", "Database", "damaged", "insert_row", "open_database", "quick_check", "translate"]
 
 RECOVERY = ("stop every ClearSight process using it, move the damaged file (and its -wal and -shm) aside, "
             "then restore the latest backup (`clearsight backup DEST` makes one; docs/operations.md) or salvage "
             "what is readable with `sqlite3 clearsight.db .recover | sqlite3 recovered.db`")
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON")
+
+
+def insert_row(db: sqlite3.Connection, table: str, row: object) -> None:
+    """INSERT a dataclass row whose fields are the table's columns (``table`` is ours, never a caller's)."""
+    names = list(vars(row))
+    db.execute(f"INSERT INTO {table} ({','.join(names)}) VALUES ({','.join('?' * len(names))})",
+               [getattr(row, n) for n in names])
 
 
 def damaged(path: Path, detail: str) -> StorageError:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import LimitExceededException
 from ..base import AuditHook, JobRow, ResultRow, scrub_summary
+from .database import insert_row
 
 __all__ = ["SqliteJobs"]
 
@@ -43,9 +44,7 @@ class SqliteJobs:
                 raise LimitExceededException(
                     f"{active} video jobs are queued or running, the most allowed (setting video_max_jobs); "
                     "retry when one has finished")
-            names = list(vars(job))
-            db.execute(f"INSERT INTO video_jobs ({','.join(names)}) VALUES ({','.join('?' * len(names))})",
-                       [getattr(job, n) for n in names])
+            insert_row(db, "video_jobs", job)
             if audit:
                 audit(_tx(db))
         return job

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import LimitExceededException, ResourceInUseException
 from ..base import AuditHook, ProcessorRow, processor_columns
+from .database import insert_row
 
 __all__ = ["SqliteProcessors"]
 
@@ -37,9 +38,7 @@ class SqliteProcessors:
             if count >= max_processors:
                 raise LimitExceededException(f"{count} stream processors exist, the most allowed (setting "
                                              "stream_max_processors); delete one first")
-            names = list(vars(row))
-            db.execute(f"INSERT INTO stream_processors ({','.join(names)}) VALUES ({','.join('?' * len(names))})",
-                       [getattr(row, n) for n in names])
+            insert_row(db, "stream_processors", row)
             if audit:
                 audit(_tx(db))
 

@@ -65,3 +65,24 @@ def test_auto_yaw_limit_rule() -> None:
     assert pose.auto_yaw_limit(result([0.95, 0.95, 0.80, 0.5]), {99: 0.05}) == 30.0  # 20 of 100 missed
     assert pose.auto_yaw_limit(result([0.95, 0.95, 0.88, 0.5]), {99: 0.05}) == 45.0  # 12 of 100: within doubt
     assert pose.wilson_lower(0, 10) == 0.0 and 0.05 < pose.wilson_lower(20, 100) < 0.2
+
+
+def _landmarks(eye_left: tuple[float, float], eye_right: tuple[float, float], nose: tuple[float, float]
+               ) -> list[dict[str, object]]:
+    return [{"Type": t, "X": x / 640, "Y": y / 480}
+            for t, (x, y) in (("eyeLeft", eye_left), ("eyeRight", eye_right), ("nose", nose))]
+
+
+@pytest.mark.parametrize(("points", "cut"), [
+    (((300, 200), (340, 200), (320, 220)), False),  # inside, eyes 40 px apart
+    (((0, 200), (30, 200), (12, 220)), True),  # the image-left eye on the edge (clamped there)
+    (((5, 200), (45, 200), (25, 220)), True),  # within 0.2 eye distances (8 px) of the edge
+    (((9, 200), (49, 200), (29, 220)), False),
+    (((300, 440), (340, 440), (320, 479)), True),  # nose on the bottom edge
+])
+def test_faces_cut_by_the_frame_edge(points: tuple[tuple[float, float], ...], cut: bool) -> None:
+    detail = {**_detail(), "Landmarks": _landmarks(*points)}
+    assert quality.cut_by_frame(detail["Landmarks"], 640, 480) is cut  # type: ignore[arg-type]
+    for level in ("AUTO", "MEDIUM", "HIGH"):
+        assert ("LOW_FACE_QUALITY" in quality.reasons(detail, 640, 480, level)) is cut
+    assert quality.reasons(detail, 640, 480, "LOW") == [] and quality.reasons(detail, 640, 480, "NONE") == []

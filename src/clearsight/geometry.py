@@ -49,6 +49,22 @@ def nms(boxes: Sequence[np.ndarray], scores: Sequence[float], max_iou: float) ->
     return kept
 
 
+def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An x1, y1, x2, y2 box cut to the image."""
+    return np.array([max(float(box[0]), 0.0), max(float(box[1]), 0.0), min(float(box[2]), width),
+                     min(float(box[3]), height)], np.float32)
+
+
+def outside_share(box: np.ndarray, width: int, height: int) -> float:
+    """The share of an x1, y1, x2, y2 box's area that lies outside the image (0 for a box inside it)."""
+    area = float((box[2] - box[0]) * (box[3] - box[1]))
+    if area <= 0:
+        return 0.0
+    c = clip_box(box, width, height)
+    inside = max(0.0, float(c[2] - c[0])) * max(0.0, float(c[3] - c[1]))
+    return 1.0 - inside / area
+
+
 def bounding_box(box: np.ndarray, width: int, height: int) -> dict[str, float]:
     """Pixel x1,y1,x2,y2 -> Rekognition BoundingBox ratios, clamped to the image."""
     x1, y1 = clamp01(float(box[0]) / width), clamp01(float(box[1]) / height)

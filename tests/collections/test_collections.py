@@ -115,6 +115,23 @@ def test_quality_filter_reports_reasons(collections: Collections) -> None:
     assert len(none["FaceRecords"]) == 1
 
 
+def test_faces_cut_by_the_frame_edge_are_detected_but_not_indexed_at_auto(collections: Collections) -> None:
+    """The deepface selfie (its README: at least 7 faces): 7 found, three of them cut by the frame
+    edge (bottom left and the photographer at the right with one eye and the nose in the frame, the
+    man at the top right with an eye on the edge). IndexFaces (AUTO) keeps the 4 whole ones and
+    reports the cut ones as LOW_FACE_QUALITY; QualityFilter LOW indexes them too."""
+    selfie = data_path("faces", "deepface", "selfie-many-people.jpg")
+    collections.create_collection(collection_id="cut")
+    auto = collections.index_faces(collection_id="cut", image=selfie, max_faces=20)
+    assert len(auto["FaceRecords"]) == 4 and len(auto["UnindexedFaces"]) == 3
+    for u in auto["UnindexedFaces"]:
+        box = u["FaceDetail"]["BoundingBox"]
+        assert u["Reasons"] == ["LOW_FACE_QUALITY"]
+        assert box["Left"] == 0.0 or box["Left"] + box["Width"] > 0.99  # at the left or right edge
+    low = collections.index_faces(collection_id="cut", image=selfie, max_faces=20, quality_filter="LOW")
+    assert len(low["FaceRecords"]) == 7
+
+
 def test_restart_rebuilds_and_catches_up(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     c1 = engine.open_collections(tmp_path)
     c1.create_collection(collection_id="c")

@@ -57,6 +57,30 @@ def test_frontal_recall_floor(engine) -> None:  # type: ignore[no-untyped-def]
     assert frontal.recall >= FRONTAL_FLOOR, [(o.image, o.face.box.tolist()) for o in result.missed()]
 
 
+@pytest.mark.slow
+def test_faces_cut_by_the_frame_edge_are_found_without_extra_boxes(engine) -> None:  # type: ignore[no-untyped-def]
+    """The mirrored border (YuNet) and mirrored crop (O-Net) find the three goal faces cut by the frame
+    edge that a black border lost, and add no box on the labelled photos nor on COCO's photos without
+    a person."""
+    import json
+
+    data = data_path()
+    truth = detection.face_boxes(BOXES)
+    result = detection.pose_size_recall(
+        data, truth, lambda p: [f.box for f in engine.faces.detect(engine.decode(p).rgb)])
+    missed = {(o.image, tuple(o.face.box.tolist())) for o in result.missed()}
+    for image, box in (("coco/images/000000006771.jpg", (0, 18, 64, 172)),
+                       ("faces/deepface/selfie-many-people.jpg", (517, 62, 600, 224)),
+                       ("faces/deepface/selfie-many-people.jpg", (0, 402, 60, 552))):
+        assert (image, box) not in missed
+    assert result.false_positives == 0 and result.goal().found >= 70, sorted(missed)
+    labels = json.loads((data / "coco" / "labels.json").read_text())
+    nobody = [name for name, v in labels.items() if all(o["label"] != "person" for o in v["objects"])]
+    assert len(nobody) >= 50
+    boxes = {name: len(engine.faces.detect(engine.decode(data / "coco" / "images" / name).rgb)) for name in nobody}
+    assert sum(boxes.values()) == 0, {k: v for k, v in boxes.items() if v}
+
+
 def test_matching_counts_hits_false_positives_and_ignore(tmp_path: Path) -> None:
     import json
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import iou
+from ..geometry import clip_box, iou
 
 Detector = Callable[[Path], list[np.ndarray]]  # image path -> boxes x1,y1,x2,y2 in pixels
 
@@ -173,11 +173,13 @@ def pose_size_recall(folder: Path, truth: list[LabelledImage], detect: Detector,
     """Match detections to labelled faces greedily by IoU (>= min_iou, one detection per face,
     best pairs first). Every labelled face (findable or not) can take a detection, so a detector
     is not charged a false positive for finding a face the goal does not require; a detection
-    matching no face counts as a false positive unless its centre lies in an ignore region."""
+    matching no face counts as a false positive unless its centre lies in an ignore region.
+    Detections are compared as BoundingBox reports them: clamped to the image (a face cut by the
+    frame edge can have a box reaching outside it; the labelled boxes stop at the edge)."""
     outcomes: list[FaceOutcome] = []
     fps = 0
     for im in truth:
-        dets = detect(folder / im.path)
+        dets = [clip_box(d, im.width, im.height) for d in detect(folder / im.path)]
         pairs = sorted(((iou(f.box, d), i, j) for i, f in enumerate(im.faces) for j, d in enumerate(dets)),
                        reverse=True)
         face_hit: dict[int, float] = {}

@@ -12,6 +12,16 @@ of 40 px in a 1920 px image, is still 13 px there). Photos more than 2.5x larger
 scanned in overlapping tiles at twice that resolution so small faces in big photos survive; a
 320 px copy is scanned too because faces that fill the frame score low at full size. Detections
 from all passes are merged with NMS.
+
+Faces cut by the frame edge: a candidate that touches the edge and scores below
+``EDGE_RETRY`` is looked at again in a crop around it with a mirrored border on the edge side
+(cv2.BORDER_REFLECT_101), where half a face and its reflection read as one face (YuNet scored
+one such face 0.33 on the plain image, 0.90 this way). Detections mostly in the border
+(reflections of faces inside the image) are dropped; the others keep their whole box (the
+reported BoundingBox is clamped to the image, and QualityFilter reads how much of the face is
+outside it: quality.py). Only
+those candidates change: a border around the whole image moved YuNet's landmarks by 1 px
+(median) on faces far from the edges, which would change every embedding.
 """
 
 from __future__ import annotations
@@ -50,6 +60,9 @@ SCORE_FLOOR = 0.2  # candidates scoring below this are dropped before NMS
 NMS_IOU = 0.45
 TOP_K = 1000  # best candidates kept before NMS
 KEEP_TOP_K = 512  # detections kept after NMS
+EDGE_RETRY = 0.9  # a candidate touching the frame edge scoring below this is looked at with a mirrored border
+EDGE_RETRIES = 8  # at most this many per image (the best-scoring ones)
+KEEP_INSIDE = 0.4  # a detection in a mirrored crop is kept when this share of its box is in the image
 _LOGIT_CLAMP = 88.3762626647949  # the library clamps logits before its sigmoid
 
 
@@ -159,12 +172,16 @@ class YuNetDetector:
         floor = self.min_confidence if min_confidence is None else min_confidence
         return [d for d in best if d.score >= floor]
 
-    def detect(self, rgb: np.ndarray, *, min_confidence: float | None = None) -> list[Detection]:
+    def detect(self, rgb: np.ndarray, *, min_confidence: float | None = None, mirror_edges: bool = True
+               ) -> list[Detection]:
+        """Faces in an upright image; ``mirror_edges`` looks again at candidates cut by the frame edge."""
         floor = self.min_confidence if min_confidence is None else min_confidence
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         h, w = bgr.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         dets = self._pass(bgr, scale, 0, 0)
+        if mirror_edges:
+            dets = self._edge_faces(bgr, scale, dets)
         confident = max((d.score for d in dets), default=0.0) >= self.UPRIGHT_CONFIDENCE
         if max(h, w) * scale > 2 * self.COARSE_SIDE and not confident:
             # faces that fill the frame score low at full size: look at a small copy too
@@ -181,6 +198,30 @@ class YuNetDetector:
         )
         return _to_detections(_raw_detect(self.session, img), scale, dx, dy)
 
+    def _edge_faces(self, bgr: np.ndarray, scale: float, dets: list[Detection]) -> list[Detection]:
+        """``dets`` with each weak candidate touching the frame edge replaced by what YuNet finds in a
+        crop around it (three times its size) mirrored across that edge, when that scores higher."""
+        h, w = bgr.shape[:2]
+        weak = [d for d in dets if d.score < EDGE_RETRY and _touches_edge(d.box, w, h)][:EDGE_RETRIES]
+        better: dict[int, Detection] = {}
+        for d in weak:
+            x1, y1, x2, y2 = d.box
+            side = float(max(x2 - x1, y2 - y1))
+            left, top = int(max(0.0, x1 - side)), int(max(0.0, y1 - side))
+            right, bottom = int(min(float(w), x2 + side)), int(min(float(h), y2 + side))
+            img = bgr[top:bottom, left:right]
+            if scale != 1.0:
+                img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            b = max(PAD, int(side * scale))
+            pads = (b if top == 0 else 0, b if bottom == h else 0, b if left == 0 else 0, b if right == w else 0)
+            raw = _raw_detect(self.session, cv2.copyMakeBorder(img, *pads, cv2.BORDER_REFLECT_101))
+            for c in _to_detections(raw, scale, left - pads[2] / scale, top - pads[0] / scale):
+                if (geometry.outside_share(c.box, w, h) <= 1 - KEEP_INSIDE
+                        and c.score > better.get(id(d), d).score
+                        and geometry.iou(geometry.clip_box(c.box, w, h), geometry.clip_box(d.box, w, h)) >= 0.3):
+                    better[id(d)] = c
+        return nms([better.get(id(d), d) for d in dets]) if better else dets
+
     def _tiles(self, bgr: np.ndarray, scale: float) -> list[Detection]:
         h, w = bgr.shape[:2]
         tile = int(self.max_side / scale)  # tile size in original pixels
@@ -193,6 +234,10 @@ class YuNetDetector:
                 # drop faces cut by an inner tile edge; the neighbouring tile sees them whole
                 out += [d for d in found if _inside(d.box, x, y, crop.shape[1], crop.shape[0], w, h)]
         return out
+
+
+def _touches_edge(box: np.ndarray, w: int, h: int, margin: float = 2.0) -> bool:
+    return bool(box[0] <= margin or box[1] <= margin or box[2] >= w - margin or box[3] >= h - margin)
 
 
 def _inside(box: np.ndarray, x: int, y: int, cw: int, ch: int, w: int, h: int) -> bool:

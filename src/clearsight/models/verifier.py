@@ -29,11 +29,13 @@ class ONetVerifier:
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             side = max(x2 - x1, y2 - y1)
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            # warp the square [cx-side/2, cx+side/2] onto size x size, black outside the image
+            # warp the square [cx-side/2, cx+side/2] onto size x size, mirrored outside the image: a face
+            # cut by the frame edge then still looks like a face to O-Net (with black there, O-Net
+            # gave three edge-cut faces 0.11-0.49; mirrored, 0.96-0.999; bench/detection_pose.py)
             scale = size / max(side, 1.0)
             m = np.array([[scale, 0, size / 2 - scale * cx], [0, scale, size / 2 - scale * cy]], np.float32)
             crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT)
+                                  borderMode=cv2.BORDER_REFLECT_101)
             # a face found in a rotated copy of the image is shown to O-Net upright too
             out[i] = cv2.rotate(crop, ROTATIONS[angles[i]]) if angles[i] else crop
         return normalise(in_colour(out, self.card), self.card).transpose(0, 2, 1, 3)

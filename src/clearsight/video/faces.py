@@ -17,8 +17,8 @@ __all__ = ["FaceDetection", "detected"]
 
 
 def detected(analyzer: FaceAnalyzer, sample: Sample, attributes: str) -> list[tuple[Face, dict[str, Any]]]:
-    """The sample's faces (upright detection: no rotated retries) with their FaceDetails."""
-    faces = analyzer.detect(sample.rgb, upright=True)
+    """The sample's faces (video detection: no rotated retries, no mirrored border) with their FaceDetails."""
+    faces = analyzer.detect(sample.rgb, video=True)
     return [(f, analyzer.face_detail(sample.rgb, f, attributes)) for f in faces]
 
 

@@ -72,7 +72,7 @@ def test_search_ships_an_ordered_limited_hnsw_scan_to_every_shard_and_equals_exa
     assert sum(spread) == len(mat) and min(spread) > 500, spread  # hash routing spreads the rows
     assert s.counts("c") == (len(mat), 0)
 
-    # the plan: one Foreign Scan per shard, each remote SQL ordered by the distance and LIMITed
+    # the plan: one asynchronous Foreign Scan per shard, each remote SQL ordered by the distance and LIMITed
     conn = s.database.connection
     shards = children(conn, 1)
     assert shards == ["faces_p1_s0", "faces_p1_s1", "faces_p1_s2"]
@@ -81,7 +81,7 @@ def test_search_ships_an_ordered_limited_hnsw_scan_to_every_shard_and_equals_exa
     for limit in (22, 342):  # this search's share of 64 candidates; the default's (1024 over 3 shards)
         plan = "\n".join(r[0] for r in conn.execute(query, [mat[0], limit] * 3).fetchall())
         remote = re.findall(r"Remote SQL: (.*)", plan)
-        assert len(remote) == 3 and plan.count("Foreign Scan on public.faces_p1_s") == 3, plan
+        assert len(remote) == 3 and plan.count("Async Foreign Scan on public.faces_p1_s") == 3, plan  # at once
         for sql_text in remote:
             assert re.search(r"ORDER BY \(vector::public\.halfvec\(\d+\) OPERATOR\(public\.<#>\) .* "
                              rf"LIMIT {limit}::bigint$", sql_text), plan

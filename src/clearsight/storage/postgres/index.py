@@ -44,11 +44,14 @@ def sharded_nearest(shards: list[str], cast: sql.Composable) -> sql.Composed:
     """One statement for the ``LIMIT`` nearest on every shard: a UNION ALL of one ordered, limited
     scan of each foreign partition. postgres_fdw ships each branch whole (its remote SQL ends in
     ``ORDER BY (vector::halfvec(d)) <#> q LIMIT n``: the shard's HNSW index scan), which a query on the
-    hash-partitioned parent does not (a Merge Append whose remote scans carry no LIMIT). Parameters:
-    (query vector, limit) per shard."""
-    branch = sql.SQL("(SELECT face_id, vector FROM {} ORDER BY (vector::{}) <#> (%b::vector)::{} LIMIT %s)")
-    union = sql.SQL(" UNION ALL ").join(branch.format(sql.Identifier(s), cast, cast) for s in shards)
-    return sql.SQL("SELECT face_id, vector_send(vector) FROM ({}) nearest").format(union)
+    hash-partitioned parent does not (a Merge Append whose remote scans carry no LIMIT). The distance
+    is a selected column and the branches are the statement itself (no outer SELECT): so nothing is
+    left for a Subquery Scan to project away, the Foreign Scans sit directly under the Append, and
+    postgres_fdw runs them asynchronously (``async_capable``: every shard works at once). Rows:
+    (face_id, vector_send(vector), distance). Parameters: (query vector, limit) per shard."""
+    branch = sql.SQL("(SELECT face_id, vector_send(vector), (vector::{}) <#> (%b::vector)::{} AS distance "
+                     "FROM {} ORDER BY distance LIMIT %s)")
+    return sql.SQL(" UNION ALL ").join(branch.format(cast, cast, sql.Identifier(s)) for s in shards)
 
 
 class PgVectorIndex:

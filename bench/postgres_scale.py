@@ -119,6 +119,8 @@ def measure(name: str, c: Collections, store: Store, ids: list[str], probes: np.
         lat.append((time.perf_counter() - t) * 1000)
         same += [h.face_id for h in got] == w
     per_face = size() / len(ids)
+    print([name, "search p50/p99 ms", f"{np.percentile(lat, 50):.1f}", f"{np.percentile(lat, 99):.1f}",
+           f"{same}/{len(probes)}", f"{per_face:,.0f} B/face"], flush=True)  # before the (long) erasure
     t = time.perf_counter()
     with acting_as(Caller(request_id="bench")):
         c.delete_faces(collection_id="big", face_ids=ids[100:110])

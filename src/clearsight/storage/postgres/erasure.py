@@ -39,15 +39,29 @@ from ...errors import StorageError
 if TYPE_CHECKING:
     from .database import PgDatabase
 
-__all__ = ["SMALL_TABLES", "compact", "flush_wal", "needles", "refuse_recycling", "scan"]
+__all__ = ["SMALL_TABLES", "compact", "flush_wal", "needles", "raise_maintenance_memory", "refuse_recycling", "scan"]
 
 SMALL_TABLES = ("changes", "sources", "staged_vectors", "users", "request_tokens", "meta", "pg_statistic")
 ROUNDS = 2  # WAL switch + checkpoint rounds
+# VACUUM FULL rebuilds the partition's HNSW index; pgvector builds the graph in memory up to
+# maintenance_work_mem and far slower beyond it (PostgreSQL's default is 64 MB: about 90k faces of
+# 192-d halfvec). The erasure's session raises it to this (never lowers a larger server value).
+ERASE_MAINTENANCE_WORK_MEM_MB = 1024
+
+
+def raise_maintenance_memory(conn: psycopg.Connection[Any]) -> None:
+    """Give this session's VACUUM FULL (its HNSW rebuild) ERASE_MAINTENANCE_WORK_MEM_MB, unless the
+    server already allows more."""
+    row = conn.execute("SELECT setting::bigint * 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'"
+                       ).fetchone()  # pg_settings gives kB: bytes here
+    if row is None or int(row[0]) < ERASE_MAINTENANCE_WORK_MEM_MB * 1024 * 1024:
+        conn.execute(f"SET maintenance_work_mem = '{int(ERASE_MAINTENANCE_WORK_MEM_MB)}MB'")
 
 
 def compact(db: PgDatabase) -> None:
     with db.exclusive("erasure (VACUUM FULL, WAL switch, CHECKPOINT) failed") as conn:
         refuse_recycling(conn)
+        raise_maintenance_memory(conn)
         parts = conn.execute(
             "SELECT DISTINCT c.part FROM erasures e JOIN collections c USING (collection_id) "
             "WHERE e.completed IS NULL ORDER BY 1").fetchall()

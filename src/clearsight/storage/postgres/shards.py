@@ -322,7 +322,7 @@ def compact_shards(conn: Conn, parts: Sequence[int]) -> None:
     """On every shard, in parallel: drop tables no collection of the coordinator names, VACUUM FULL the
     tables of ``parts`` (those with pending erasures) and pg_statistic, then WAL switch + checkpoint
     (:func:`~.erasure.flush_wal`). Every shard's WAL settings are checked first."""
-    from .erasure import flush_wal, refuse_recycling
+    from .erasure import flush_wal, raise_maintenance_memory, refuse_recycling
 
     shards = _each(conn)
     live = {f"faces_p{p}" for p, _, _ in sharded_parts(conn)}
@@ -332,6 +332,7 @@ def compact_shards(conn: Conn, parts: Sequence[int]) -> None:
 
     def one(info: str) -> None:
         with direct(info, "erasure (VACUUM FULL, WAL switch, CHECKPOINT)") as remote:
+            raise_maintenance_memory(remote)
             tables = [str(r[0]) for r in remote.execute(
                 "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname ~ '^faces_p[0-9]+$'")]
             for table in tables:

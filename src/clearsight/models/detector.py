@@ -18,8 +18,8 @@ Faces cut by the frame edge: a candidate that touches the edge and scores below
 (cv2.BORDER_REFLECT_101), where half a face and its reflection read as one face (YuNet scored
 one such face 0.33 on the plain image, 0.90 this way). Detections mostly in the border
 (reflections of faces inside the image) are dropped; the others keep their whole box (the
-reported BoundingBox is clamped to the image, and QualityFilter reads how much of the face is
-outside it: quality.py). Only
+reported BoundingBox is clamped to the image; QualityFilter refuses faces whose eyes or nose sit
+at the edge: quality.cut_by_frame). Only
 those candidates change: a border around the whole image moved YuNet's landmarks by 1 px
 (median) on faces far from the edges, which would change every embedding.
 """
@@ -206,6 +206,7 @@ class YuNetDetector:
         better: dict[int, Detection] = {}
         for d in weak:
             x1, y1, x2, y2 = d.box
+            seen = geometry.clip_box(d.box, w, h)
             side = float(max(x2 - x1, y2 - y1))
             left, top = int(max(0.0, x1 - side)), int(max(0.0, y1 - side))
             right, bottom = int(min(float(w), x2 + side)), int(min(float(h), y2 + side))
@@ -218,7 +219,7 @@ class YuNetDetector:
             for c in _to_detections(raw, scale, left - pads[2] / scale, top - pads[0] / scale):
                 if (geometry.outside_share(c.box, w, h) <= 1 - KEEP_INSIDE
                         and c.score > better.get(id(d), d).score
-                        and geometry.iou(geometry.clip_box(c.box, w, h), geometry.clip_box(d.box, w, h)) >= 0.3):
+                        and geometry.iou(geometry.clip_box(c.box, w, h), seen) >= 0.3):
                     better[id(d)] = c
         return nms([better.get(id(d), d) for d in dets]) if better else dets
 

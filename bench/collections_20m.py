@@ -1,7 +1,7 @@
-"""20M faces on one box: IVFIndex (storage/index/ivf.py) built, saved, loaded by a fresh process and
+"""20M faces on one box: FastScanIndex (storage/index/fastscan.py) built, saved, loaded by a fresh process and
 searched at Similarity 99, against exact ground truth over the same faces. Measured, not projected.
 
-    python bench/collections_20m.py [--faces 20000000] [--probes 600] [--nprobe 256,512,1024,2048,4096]
+    python bench/collections_20m.py [--faces 20000000] [--probes 300] [--candidates 16384,32768,65536]
 
 Gallery: the first image of half of LFW's identities (real embeddings of the default model) plus
 synthetic distractors from bench/collections_scale.py's generator, written to a memory-mapped file
@@ -87,7 +87,7 @@ def face_id(row: int) -> str:
 
 def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     from clearsight import Engine
-    from clearsight.storage.index import IVFIndex
+    from clearsight.storage.index import FastScanIndex
 
     engine = Engine()
     ident, vecs = load_lfw(engine.model_version, args.embeddings)
@@ -114,7 +114,7 @@ def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     print(f"generated {n:,} in {gen_s:.0f} s; ground truth in {truth_s:.0f} s", flush=True)
     t = time.perf_counter()
     ids = [face_id(i) for i in range(n)]
-    idx = IVFIndex.build(ids, gallery, candidates=args.candidates, threads=2, nlist=args.nlist or None)
+    idx = FastScanIndex.build(ids, gallery, candidates=args.candidates[0], threads=2)
     build_s = time.perf_counter() - t
     mem_build = status()
     print(f"built in {build_s:.0f} s ({mem_build})", flush=True)
@@ -123,10 +123,11 @@ def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     t = time.perf_counter()
     idx.save(path, "big")
     save_s = time.perf_counter() - t
-    nlist = idx.nlist
+    code_bytes = len(idx.packed_codes())
     del idx, gallery, ids
-    (work / "gallery.npy").unlink()
-    done.unlink(missing_ok=True)
+    if not args.keep_gallery:
+        (work / "gallery.npy").unlink()
+        done.unlink(missing_ok=True)
     np.savez(work / "truth.npz", probes=probes, mated=len(mated),
              rows=np.array([[r for r, _ in t] + [-1] * (K - len(t)) for t in truth], np.int64),
              scores=np.array([[s for _, s in t] + [0.0] * (K - len(t)) for t in truth], np.float64))
@@ -135,7 +136,8 @@ def build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     return {"faces": n, "dimension": d, "real": len(g), "min_score": min_score, "model": engine.model_version,
             "gen_s": gen_s, "gen_reused": reused, "truth_s": truth_s, "build_s": build_s, "save_s": save_s,
             "build_mem": mem_build,
-            "snapshot_bytes": path.stat().st_size, "nlist": nlist, "mated": len(mated), "nonmated": len(nonmated),
+            "snapshot_bytes": path.stat().st_size, "code_bytes": code_bytes, "mated": len(mated),
+            "nonmated": len(nonmated),
             "mated_rows": mated_rows}
 
 
@@ -151,7 +153,8 @@ def serve(args: argparse.Namespace, work: Path) -> None:
     """In a fresh process: load the snapshot, then search (one thread)."""
     import faiss
 
-    from clearsight.storage.index import IVFIndex, load_index
+    from clearsight.storage.index import FastScanIndex, load_index
+    from clearsight.storage.index.fastscan import CANDIDATE_SHARE
 
     info = json.loads((work / "build.json").read_text())
     path = work / "index" / "big.idx"
@@ -166,14 +169,15 @@ def serve(args: argparse.Namespace, work: Path) -> None:
     t = time.perf_counter()
     idx = load_index(path, "big", info["dimension"], max_count=info["faces"])
     startup_s = time.perf_counter() - t
-    assert isinstance(idx, IVFIndex) and len(idx) == info["faces"]
+    assert isinstance(idx, FastScanIndex) and len(idx) == info["faces"]
     after = status()
     faiss.omp_set_num_threads(1)
     t_min = info["min_score"]
 
-    def run(nprobe: int, cold: bool, limit: int | None = None) -> dict[str, object]:
-        idx.nprobe = nprobe
-        lat, same, same_m, rank1, worst = [], 0, 0, 0, 0.0
+    def run(candidates: int, cold: bool, limit: int | None = None) -> dict[str, object]:
+        """``candidates`` 0: the index's own choice (n / share); else exactly that many."""
+        idx.candidates, idx.share = (1024, CANDIDATE_SHARE) if candidates == 0 else (candidates, 1 << 62)
+        lat, same, same_m, ordered, rank1, worst = [], 0, 0, 0, 0, 0.0
         for i, q in enumerate(queries[:limit]):
             if cold:
                 idx.drop_cache()
@@ -182,24 +186,30 @@ def serve(args: argparse.Namespace, work: Path) -> None:
             hits = idx.search(q, k=K, min_score=t_min)
             lat.append(time.perf_counter() - t)
             got = [h.face_id for h in hits]
-            same += got == truth[i]
+            # the result set at Similarity 99 (the issue's test); the order too, which two faces whose
+            # float32 scores differ in the last bit may break either way (summation order)
+            ok = set(got) == set(truth[i]) and len(got) == len(truth[i])
+            same += ok
+            ordered += got == truth[i]
             if i < n_mated:
-                same_m += got == truth[i]
+                same_m += ok
                 rank1 += bool(got) and got[0] == face_id(info["mated_rows"][i])
-            if got == truth[i] and hits:  # returned scores against the ground truth's float32 matmul
-                worst = max(worst, float(np.abs(np.array([h.score for h in hits]) - truth_scores[i][:len(hits)]).max()))
+            if ok and hits:  # returned scores against the ground truth's float32 matmul
+                want = dict(zip(truth[i], truth_scores[i]))
+                worst = max(worst, max(abs(h.score - want[h.face_id]) for h in hits))
         ms = np.array(lat) * 1000
-        return {"nprobe": nprobe, "cold": cold, "n": len(lat), "p50": float(np.percentile(ms, 50)),
-                "p99": float(np.percentile(ms, 99)), "max": float(ms.max()), "same": same, "same_mated": same_m,
+        label = candidates or f"{-(-len(idx) // CANDIDATE_SHARE)} (default: n / {CANDIDATE_SHARE})"
+        return {"candidates": label, "cold": cold, "n": len(lat), "p50": float(np.percentile(ms, 50)),
+                "p99": float(np.percentile(ms, 99)), "max": float(ms.max()), "same": same, "same_order": ordered,
+                "same_mated": same_m,
                 "mated": min(n_mated, len(lat)), "rank1": rank1, "worst_score_diff": worst,
                 "load": os.getloadavg()[0]}
 
     results = []
-    for nprobe in args.nprobe:
-        results.append(run(nprobe, cold=False))
+    for candidates in args.candidates:
+        results.append(run(candidates, cold=False))
         print(json.dumps(results[-1]), flush=True)
-    cold_probe = args.cold_nprobe or args.nprobe[-1]
-    results.append(run(cold_probe, cold=True, limit=args.cold_probes))
+    results.append(run(args.cold_candidates, cold=True, limit=args.cold_probes))
     print(json.dumps(results[-1]), flush=True)
     # erasure at scale: delete 1,000 faces (the moved rows renumbered, the freed slots zeroed)
     gone = [face_id(r) for r in range(info["real"], info["real"] + 1000)]
@@ -215,12 +225,14 @@ def report(info: dict[str, object], served: dict[str, object]) -> str:
     n = int(info["faces"])  # type: ignore[call-overload]
     after, before = served["after"], served["before"]  # type: ignore[index]
     grow = {k: after[k] - before.get(k, 0) for k in ("VmRSS", "RssAnon", "RssFile")}  # type: ignore[index]
-    rows = [[r["nprobe"], "cold" if r["cold"] else "warm", r["n"], f"{r['p50']:.1f}", f"{r['p99']:.1f}",
-             f"{r['same']}/{r['n']}", f"{r['same_mated']}/{r['mated']}", f"{r['load']:.1f}"]
+    rows = [[r["candidates"], "cold" if r["cold"] else "warm", r["n"], f"{r['p50']:.1f}", f"{r['p99']:.1f}",
+             f"{r['same']}/{r['n']}", f"{r['same_mated']}/{r['mated']}", f"{r['same_order']}/{r['n']}",
+             f"{r['load']:.1f}"]
             for r in served["results"]]  # type: ignore[attr-defined]
     snap = int(info["snapshot_bytes"])  # type: ignore[call-overload]
     return (
-        f"{n:,} faces of {info['dimension']} dimensions ({info['model']}) in one IVFIndex: {info['real']:,} real LFW "
+        f"{n:,} faces of {info['dimension']} dimensions ({info['model']}) in one FastScanIndex: {info['real']:,} "
+        "real LFW "
         f"faces (the first image of half of the identities) plus synthetic distractors from "
         "`collections_scale.py`'s generator. Probes: "
         f"{info['mated']} real LFW images of enrolled identities (mated) and {info['nonmated']} of never-enrolled "
@@ -228,16 +240,18 @@ def report(info: dict[str, object], served: dict[str, object]) -> str:
         f"scores of every probe against all {n:,} faces (chunked matmul, {info['truth_s']:.0f} s). The search runs "
         "in a fresh process that loaded the snapshot, one thread (`faiss.omp_set_num_threads(1)`, "
         "OMP/OpenBLAS threads 1); 'cold' drops the snapshot's pages from the page cache before every query, "
-        "'warm' does not (the page cache then holds what free memory allows: with 20M faces, much less than "
-        "the 15 GB of float32 rows). "
-        "The machine was shared (load average in the last column, 2 cores).\n\n"
-        + table(["nprobe", "page cache", "probes", "p50 ms", "p99 ms", "identical to exact (all probes)",
-                 "identical (mated)", "load avg"], rows)
+        "'warm' does not (the page cache then holds what free memory leaves of the snapshot's float32 rows). "
+        f"'candidates': the codes kept from the scan of all {n:,} codes for the int8 ranking. Load average of "
+        "the 2 cores in the last column.\n\n"
+        + table(["candidates", "page cache", "probes", "p50 ms", "p99 ms", "result set = exact (all probes)",
+                 "result set = exact (mated)", "same order too", "load avg"], rows)
         + "\n" + table(["what", "measured"], [
             ["generate the distractors (memory-mapped file)", f"{info['gen_s']:.0f} s" + (
                 " (an earlier run, interrupted after it: the file's creation to its last write)"
                 if info.get("gen_reused") else "")],
-            [f"build the index ({info['nlist']} lists, PCA + k-means + codes, 2 threads)", f"{info['build_s']:.0f} s"],
+            ["build the index (OPQ rotation, 4-bit codes, int8 copy; 2 threads)", f"{info['build_s']:.0f} s"],
+            ["codes (packed, scanned by every search)",
+             f"{int(info['code_bytes']) / 2**20:.0f} MiB = {int(info['code_bytes']) / n:.0f} bytes/face"],  # type: ignore[call-overload]
             ["RSS at the end of the build (anonymous / file pages of the input map)",
              f"{info['build_mem']['RssAnon']:.0f} / {info['build_mem']['RssFile']:.0f} MiB"],  # type: ignore[index]
             ["save the snapshot", f"{info['save_s']:.0f} s"],
@@ -255,14 +269,13 @@ def report(info: dict[str, object], served: dict[str, object]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--faces", type=int, default=20_000_000)
-    parser.add_argument("--probes", type=int, default=600)
-    parser.add_argument("--candidates", type=int, default=1024)
-    parser.add_argument("--nprobe", type=lambda s: [int(x) for x in s.split(",")], default=[256, 512, 1024, 2048,
-                                                                                          4096])
-    parser.add_argument("--cold-nprobe", type=int, default=0)
-    parser.add_argument("--nlist", type=int, default=0, help="coarse lists (default: IVFIndex.lists_for)")
+    parser.add_argument("--probes", type=int, default=300)
+    parser.add_argument("--candidates", type=lambda s: [int(x) for x in s.split(",")], default=[16384, 32768, 0, 65536],
+                        help="0: the index's default (n / 400)")
+    parser.add_argument("--cold-candidates", type=int, default=0)
     parser.add_argument("--reuse", action="store_true", help="reuse out/20m/gallery.npy of an interrupted run")
-    parser.add_argument("--cold-probes", type=int, default=200)
+    parser.add_argument("--keep-gallery", action="store_true", help="leave out/20m/gallery.npy for --reuse")
+    parser.add_argument("--cold-probes", type=int, default=100)
     parser.add_argument("--embeddings", type=Path)
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "20m")
     parser.add_argument("--serve", action="store_true", help="(internal) the search process")
@@ -280,9 +293,10 @@ def main() -> None:
     (args.work / "build.json").write_text(json.dumps(info))
     print(f"building process before the search process: {status()}", flush=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    subprocess.run([sys.executable, __file__, "--serve", "--work", str(args.work), "--nprobe",
-                    ",".join(map(str, args.nprobe)), "--cold-nprobe", str(args.cold_nprobe), "--cold-probes",
-                    str(args.cold_probes)] + (["--embeddings", str(args.embeddings)] if args.embeddings else []),
+    subprocess.run([sys.executable, __file__, "--serve", "--work", str(args.work), "--candidates",
+                    ",".join(map(str, args.candidates)), "--cold-candidates", str(args.cold_candidates),
+                    "--cold-probes", str(args.cold_probes)]
+                   + (["--embeddings", str(args.embeddings)] if args.embeddings else []),
                    check=True, env=env)
     served = json.loads((args.work / "serve.json").read_text())
     text = report(info, served)

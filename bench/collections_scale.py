@@ -229,7 +229,8 @@ def scale(engine: Engine, ident: np.ndarray, vecs: np.ndarray, total: int, n_pro
         f"{gallery.shape[1]} dimensions, 1,280 bytes, plus a 64-byte code and the id). A 24 GiB machine holds "
         f"about {24 * 2**30 * 0.8 / max(bytes_per_face, 1) / 1e6:.0f}M faces per process leaving 20% for "
         "everything else, so Rekognition's 20M-face collections do not fit with float32 vectors in RAM; from "
-        "2M faces the collection switches to IVFIndex (float16 in RAM, float32 rows mapped from the snapshot), "
+        "10M faces (ivf_threshold) the collection switches to FastScanIndex (int8 in RAM, float32 rows mapped "
+        "from the snapshot), "
         "measured with 20M faces by `bench/collections_20m.py` below.\n"
     )
     return text

@@ -92,10 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Faces in a collection from which search scans compact 64-byte codes (PCA + 8-bit) and re-scores "
             "the best candidates exactly, instead of scanning every full vector (1M faces: ~85 ms exact)."),
     Setting("ivf_threshold", int, 10_000_000,
-            "Faces in a collection from which the full float32 vectors leave RAM: candidates come from coarse "
-            "lists of the same codes, are ranked on float16 copies and re-scored from float32 rows mapped from "
-            "the index snapshot (621 B/face resident; 20M faces in 11.9 GiB, docs/collections.md). Below it the "
-            "scan keeps every float32 vector in RAM (~1 KB/face at 192-d): faster and closer to exact search."),
+            "Faces in a collection from which the full float32 vectors leave RAM: every face's 16-byte 4-bit code "
+            "is scanned (SIMD fast-scan), the best candidates are ranked on int8 copies and re-scored from float32 "
+            "rows mapped from the index snapshot (374 B/face resident; 20M faces in 7.0 GiB, docs/collections.md). "
+            "Below it the scan keeps every float32 vector in RAM (~1 KB/face at 192-d): faster and closer to exact "
+            "search. (The name is from the inverted file this index replaced.)"),
     Setting("ann_candidates", int, 1024,
             "Candidates re-scored exactly per search above ann_threshold (at least 8 x MaxFaces)."),
     Setting("erase_sync_bytes", int, 32 * 1024 * 1024,

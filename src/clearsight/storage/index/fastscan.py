@@ -1,4 +1,4 @@
-"""The inverted-file index for very large collections (20M faces on one box, see :class:`IVFIndex`)."""
+"""The index for the largest collections (20M faces on one box, see :class:`FastScanIndex`)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,15 @@ import numpy as np
 
 from ..base import Hit
 from .rows import Rows
-from .snapshot import IVF_MAGIC, MAX_DIMENSION, atomic_write, check_field, read_header, remaining_bytes
+from .snapshot import FASTSCAN_MAGIC, MAX_DIMENSION, atomic_write, check_field, read_header, remaining_bytes
 
-__all__ = ["IVFIndex"]
+__all__ = ["FastScanIndex"]
 
 ALIGN = 4096  # the float32 rows start on a page boundary of the snapshot
-CHUNK = 1 << 17  # rows per step when projecting, checking or writing
+CHUNK = 1 << 17  # rows per step when coding, checking or writing
+BLOCK = 32  # codes faiss scores at once (one SIMD block); the stored codes are packed in such blocks
+SCORE_STEP = 4096  # candidates scored at once: 3 MB of float32 temporaries (glibc maps those over 32 MB anew)
+CANDIDATE_SHARE = 400  # a search keeps at least one face in this many as candidates (see FastScanIndex)
 
 
 def _faiss() -> Any:
@@ -28,118 +31,101 @@ def _faiss() -> Any:
     return faiss
 
 
-def half(x: np.ndarray) -> np.ndarray:
-    """float16 rows (a component beyond float16's range becomes inf; such rows are always kept for
-    the exact float32 re-scoring when positive, so only a vector with a huge negative component can
-    rank too low: embeddings are unit length)."""
-    with np.errstate(over="ignore"):
-        return x.astype(np.float16)
+def int8_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row as int8 codes and a scale, ``x ~ scale * codes`` with every component within
+    ``scale / 2`` (the scale is the row's largest magnitude / 127; rows are finite: the store checks)."""
+    x = np.asarray(x, np.float32)
+    peak = np.abs(x).max(axis=1) if len(x) else np.zeros(0, np.float32)
+    scale = np.where(peak > 0, peak / np.float32(127), np.float32(1)).astype(np.float32)
+    return np.clip(np.rint(x / scale[:, None]), -127, 127).astype(np.int8), scale
 
 
-def max_norm(x: np.ndarray) -> float:
-    with np.errstate(over="ignore", invalid="ignore"):
-        return float(np.linalg.norm(x, axis=1).max())
+def sub_quantizers(dimension: int) -> int:
+    """4-bit sub-quantisers of a code: the largest divisor of ``dimension`` giving each at least 6
+    dimensions (192: 32 of 6 dimensions, 16 bytes a face; 128: 16; 512: 64)."""
+    return max([m for m in range(1, dimension // 6 + 1) if dimension % m == 0], default=1)
 
 
-class IVFIndex:
-    """Collections too large for float32 vectors in RAM: an inverted file proposes candidates, a
-    float16 copy ranks them, the float32 vectors (memory-mapped from the snapshot) score them.
+class FastScanIndex:
+    """Collections too large for float32 vectors in RAM: a scan of 4-bit codes proposes candidates,
+    an int8 copy ranks them, the float32 vectors (memory-mapped from the snapshot) score them.
 
-    - Every face has a 64-byte code: its vector projected on the collection's 64 main (uncentred)
-      principal directions, quantised to 8 bits per dimension, filed under the nearest of ``nlist``
-      coarse centroids (faiss IndexIVFScalarQuantizer). A search scans the ``nprobe`` nearest lists
-      and keeps the ``candidates`` best codes (at least 8 x k).
-    - The candidates are scored against a float16 copy of the vectors (RAM: 2 bytes a dimension).
-      A float16 score is within ``delta ~ |q| max|v| 2**-11`` of the float32 one (:meth:`search`), so
-      every candidate that can be in the exact top k above ``min_score`` is kept: those whose
-      float16 score is at least ``max(min_score - delta, kth - 2 delta)``, a few more than k.
+    - Every face has a 16-byte code (192-d): its vector turned by a rotation fitted on the
+      collection (faiss OPQMatrix), cut into 32 sub-vectors of 6 dimensions, each replaced by the
+      nearest of 16 centroids (faiss IndexPQFastScan, which scores 32 packed codes at once with SIMD
+      table look-ups). A search scans every code and keeps the best ``max(candidates, 8 k, n / share)``
+      (``share`` 400: at 20M faces 50,000, 1.5 times the most any of 300 probes needed).
+      No coarse lists: at Similarity 99 the neighbours are far (cosine 0.6) and an inverted file had
+      to probe two thirds of its lists for the hardest query; a flat scan of 16-byte codes costs
+      less than that (docs/benchmarks.md, "20,000,000 faces").
+    - The candidates are scored against an int8 copy of the vectors (a byte a dimension and a scale
+      a face). The int8 score of face r is within ``delta_r = scale_r |q|_1 / 2`` (plus float32
+      rounding, :meth:`search`) of the float32 one, so every candidate that can be in the exact top
+      k above ``min_score`` is kept: those whose int8 score + delta_r reaches both ``min_score`` and
+      the k-th largest int8 score - delta (about 0.013 at 192-d: a hundred or so faces at 20M).
     - Those few are re-scored with their float32 vectors: returned scores are exact float32 inner
       products, and the result equals exact search over the candidates. The float32 rows live in the
       index's last snapshot, mapped copy-on-write (the page cache holds them, not the process);
       rows added or moved since are kept in RAM until the next :meth:`save`, which writes a new
       snapshot and maps it instead (so the old file, with any erased vector, is released).
 
-    Rows are dense: deleting a face moves the last face into its row (float32, float16, its code
-    within its inverted list, renumbered) and zeroes the freed slots, so an erased vector's bytes
-    are overwritten in memory at once and leave the snapshot at the next save.
+    Rows are dense: deleting a face moves the last face into its row (float32, int8, its packed
+    code) and zeroes the freed slots, so an erased vector's bytes are overwritten in memory at once
+    and leave the snapshot at the next save.
     """
 
-    CODE_DIM = 64
-
-    def __init__(self, dimension: int, *, candidates: int, nlist: int, nprobe: int) -> None:
+    def __init__(self, dimension: int, *, candidates: int) -> None:
         faiss = _faiss()
 
         faiss.omp_set_num_threads(1)  # one query, one core (as ScanIndex)
         self.dimension = dimension
         self.candidates = candidates
-        self.nlist = nlist
-        self.nprobe = nprobe
+        self.share = CANDIDATE_SHARE
         self.seq = 0
         self.lock = threading.Lock()
-        self._mean = np.zeros(dimension, np.float32)
-        self._basis = np.eye(dimension, self.CODE_DIM, dtype=np.float32)
-        self._quantizer: Any = faiss.IndexFlatIP(self.CODE_DIM)
-        self._ivf: Any = faiss.IndexIVFScalarQuantizer(self._quantizer, self.CODE_DIM, nlist,
-                                                       faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        self._rotation = np.eye(dimension, dtype=np.float32)  # codes are of x @ _rotation
+        self._pq: Any = faiss.IndexPQFastScan(dimension, sub_quantizers(dimension), 4, faiss.METRIC_INNER_PRODUCT)
         self._ids: list[str] = []
         self._row: dict[str, int] = {}
-        self._half = Rows(dimension, np.float16)
-        self._list = Rows(1, np.int32)  # each row's inverted list
+        self._int8 = Rows(dimension, np.int8, shift=20)  # 192 MB blocks at 192-d: 20 at 20M faces
+        self._scale = Rows(1, np.float32, shift=20)
         self._base: np.ndarray = np.zeros((0, dimension), np.float32)  # float32 rows [0, len(_base))
         self._mapped: mmap.mmap | None = None
         self._offset = 0  # where the mapped rows start in the snapshot
         self._extra = Rows(dimension, np.float32)  # float32 rows from len(_base) on
-        self._max_norm = 0.0
         self._dirty = False  # a mapped row was changed in this process (copy-on-write pages)
 
-    @staticmethod
-    def lists_for(n: int) -> int:
-        """Coarse lists for ``n`` faces: about sqrt(n), a power of two, 16..1024 (1M and more: 1024;
-        filing 20M faces under 1,024 centroids takes minutes on two cores, under 4,096 four times as long)."""
-        return int(min(1024, max(16, 2 ** round(np.log2(max(1.0, np.sqrt(n)))))))
-
     @classmethod
-    def build(cls, ids: list[str], vectors: np.ndarray, *, candidates: int, nprobe: int | None = None,
-              nlist: int | None = None, seed: int = 0, threads: int = 1) -> IVFIndex:
+    def build(cls, ids: list[str], vectors: np.ndarray, *, candidates: int, seed: int = 0,
+              threads: int = 1) -> FastScanIndex:
         """``vectors`` becomes the index's float32 rows until the first :meth:`save` (not copied: it
         may be a memory map; removals write into it). ``threads`` for building only."""
         faiss = _faiss()
 
-        n = len(vectors)
-        nlist = nlist or cls.lists_for(n)
-        index = cls(vectors.shape[1], candidates=candidates, nlist=nlist, nprobe=nprobe or max(1, nlist // 2))
+        n, dimension = vectors.shape
+        index = cls(dimension, candidates=candidates)
         faiss.omp_set_num_threads(threads)
         try:
             rng = np.random.default_rng(seed)
-            pick = np.sort(rng.choice(n, min(n, max(100_000, 64 * nlist)), replace=False))
+            pick = np.sort(rng.choice(n, min(n, 100_000), replace=False))
             sample = np.ascontiguousarray(vectors[pick], np.float32)
-            head = sample[:100_000]
-            _, vecs = np.linalg.eigh(head.T @ head)  # uncentred principal directions: keep inner products
-            index._basis = np.ascontiguousarray(vecs[:, ::-1][:, : cls.CODE_DIM], np.float32)
-            index._ivf.cp.niter = 10
-            index._ivf.cp.spherical = True
-            index._ivf.by_residual = False  # codes of the vectors themselves, whatever their list
-            index._ivf.train(index._project(sample))
-            del sample, head
-            # reserve every list once (growing 4096 lists by doubling would hold twice their codes)
-            lists = np.concatenate([index._assign(index._project(vectors[s:s + CHUNK])) for s in range(0, n, CHUNK)]) \
-                if n else np.zeros(0, np.int64)
-            il = index._ivf.invlists
-            for lst, size in enumerate(np.bincount(lists, minlength=nlist).tolist()):
-                il.resize(lst, size)
-                il.resize(lst, 0)
+            opq = faiss.OPQMatrix(dimension, index._pq.pq.M)
+            pq = faiss.ProductQuantizer(dimension, index._pq.pq.M, 4)  # fit the rotation for 4-bit codes
+            opq.pq = pq
+            opq.train(sample)
+            # OPQMatrix computes A x: as a row-vector product that is x @ A.T
+            a = faiss.vector_to_array(opq.A).astype(np.float32).reshape(dimension, dimension)
+            index._rotation = np.ascontiguousarray(a.T)
+            index._pq.train(index._rotate(sample))
+            del sample
             index._base = vectors if vectors.dtype == np.float32 else np.ascontiguousarray(vectors, np.float32)
-            index._append(list(ids), index._base, base=True, lists=lists)
+            index._append(list(ids), index._base, base=True)
         finally:
             faiss.omp_set_num_threads(1)
         return index
 
-    def _assign(self, codes: np.ndarray) -> np.ndarray:
-        _, lists = self._quantizer.search(codes, 1)
-        return np.asarray(lists[:, 0], np.int64)
-
-    def _project(self, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray((np.asarray(x, np.float32) - self._mean) @ self._basis, np.float32)
+    def _rotate(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(x, np.float32) @ self._rotation, np.float32)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -181,9 +167,7 @@ class IVFIndex:
                 mat = np.ascontiguousarray(np.asarray(vectors, np.float32)[fresh])
                 self._append([ids[k] for k in fresh], mat, base=False)
 
-    def _append(self, ids: list[str], mat: np.ndarray, *, base: bool, lists: np.ndarray | None = None) -> None:
-        faiss = _faiss()
-
+    def _append(self, ids: list[str], mat: np.ndarray, *, base: bool) -> None:
         for start in range(0, len(mat), CHUNK):
             part = np.ascontiguousarray(mat[start:start + CHUNK], np.float32)
             first = len(self._ids)
@@ -193,28 +177,32 @@ class IVFIndex:
                     self._base[first:first + reuse] = part[:reuse]
                     self._dirty = True
                 self._extra.append(part[reuse:])
-            self._half.append(half(part))
-            self._max_norm = max(self._max_norm, max_norm(part))
-            codes = self._project(part)
-            assign = np.ascontiguousarray(lists[start:start + len(part)] if lists is not None else self._assign(codes))
-            rows = np.arange(first, first + len(part), dtype=np.int64)
-            self._ivf.add_core(len(part), faiss.swig_ptr(codes), faiss.swig_ptr(rows), faiss.swig_ptr(assign))
-            self._list.append(assign.astype(np.int32))
+            self._append_int8(part)
+            self._pq.add(self._rotate(part))  # packed after the last code: code i is row i
             for k, face_id in enumerate(ids[start:start + len(part)]):
                 self._row[face_id] = first + k
                 self._ids.append(face_id)
 
-    def _entries(self, lst: int) -> tuple[np.ndarray, np.ndarray]:
-        """Views of one inverted list's ids and codes (writable: faiss owns the memory)."""
+    def _append_int8(self, part: np.ndarray) -> None:
+        codes, scale = int8_rows(part)
+        self._int8.append(codes)
+        self._scale.append(scale)
+
+    def packed_codes(self) -> np.ndarray:
+        """The packed codes, every block of 32 (a view: faiss owns the memory)."""
         faiss = _faiss()
 
-        il = self._ivf.invlists
-        size = int(il.list_size(lst))
-        if size == 0:
-            return np.zeros(0, np.int64), np.zeros((0, 64), np.uint8)
-        ids = faiss.rev_swig_ptr(il.get_ids(lst), size)
-        codes = faiss.rev_swig_ptr(il.get_codes(lst), size * self._ivf.code_size).reshape(size, -1)
-        return ids, codes
+        size = int(self._pq.codes.size())
+        return faiss.rev_swig_ptr(self._pq.codes.get(), size) if size else np.zeros(0, np.uint8)
+
+    def code(self, row: int) -> np.ndarray:
+        """Row ``row``'s code, unpacked (two 4-bit sub-quantiser codes a byte, as faiss encodes them)."""
+        faiss = _faiss()
+
+        packer = self._pq.get_CodePacker()
+        out = np.zeros(packer.code_size, np.uint8)
+        packer.unpack_1_c(faiss.swig_ptr(self.packed_codes()), row, faiss.swig_ptr(out))
+        return out
 
     def remove(self, ids: list[str]) -> None:
         with self.lock:
@@ -224,33 +212,31 @@ class IVFIndex:
                     self._remove_row(row)
 
     def _remove_row(self, row: int) -> None:
-        il = self._ivf.invlists
+        faiss = _faiss()
+
         last = len(self._ids) - 1
-        # the code: the last entry of its list takes its slot, the freed slot is zeroed
-        lst = int(self._list.row(row)[0])
-        lids, lcodes = self._entries(lst)
-        at = int(np.flatnonzero(lids == row)[0])
-        end = len(lids) - 1
-        lids[at], lcodes[at] = lids[end], lcodes[end]
-        lids[end], lcodes[end] = -1, 0  # erase, do not just forget
-        il.resize(lst, end)
-        if row != last:  # the last face moves into the row: renumber its code
-            mlst = int(self._list.row(last)[0])
-            mids, _ = self._entries(mlst)
-            mids[int(np.flatnonzero(mids == last)[0])] = row
+        packer = self._pq.get_CodePacker()
+        blocks = faiss.swig_ptr(self.packed_codes())
+        if row != last:  # the last face moves into the row: its code into the row's slot
+            code = self.code(last)
+            packer.pack_1_c(faiss.swig_ptr(code), row, blocks)
             moved = self._ids[last]
             self._ids[row] = moved
             self._row[moved] = row
-            self._half.set(row, self._half.row(last))
-            self._list.set(row, self._list.row(last))
+            self._int8.set(row, self._int8.row(last))
+            self._scale.set(row, self._scale.row(last))
             self._set_f32(row, self._f32(np.array([last]))[0])
+        packer.pack_1_c(faiss.swig_ptr(np.zeros(packer.code_size, np.uint8)), last, blocks)  # erase, not forget
         self._ids.pop()
-        self._half.pop()
-        self._list.pop()
+        self._int8.pop()
+        self._scale.pop()
         self._set_f32(last, 0)
         if last >= len(self._base):
             self._extra.pop()
-        self._ivf.ntotal = len(self._ids)
+        self._pq.ntotal = last
+        self._pq.ntotal2 = -(-last // BLOCK) * BLOCK
+        if last % BLOCK == 0:  # the emptied (zeroed) block is dropped
+            self._pq.codes.resize(last // BLOCK * packer.block_size)
 
     # --- search ---------------------------------------------------------------------------
     def search(self, query: np.ndarray, *, k: int, min_score: float = -1.0) -> list[Hit]:
@@ -259,23 +245,32 @@ class IVFIndex:
             n = len(self._ids)
             if n == 0 or k <= 0:
                 return []
-            self._ivf.nprobe = min(self.nprobe, self.nlist)
-            want = min(n, max(self.candidates, 8 * k))
-            _, found = self._ivf.search(self._project(q[None, :]), want)
-            rows = found[0][found[0] >= 0]
+            want = min(n, max(self.candidates, 8 * k, -(-n // self.share)))
+            _, found = self._pq.search(self._rotate(q[None, :]), want)
+            rows = np.sort(found[0][(found[0] >= 0) & (found[0] < n)])  # in address order: faster to read
             if len(rows) == 0:
                 return []
-            approx = self._half.get(rows).astype(np.float32) @ q
-            # float16 rounds each component by at most 2**-11 of it (2**-25 absolute below 2**-14),
-            # float32 sums by d 2**-24 each: |float16 score - float32 score| <= delta
-            delta = float(np.linalg.norm(q)) * (self._max_norm * (2.0 ** -11 + 4 * self.dimension * 2.0 ** -24)
-                                                + np.sqrt(self.dimension) * 2.0 ** -24)
-            kth = float(np.partition(approx, len(approx) - k)[len(approx) - k]) if len(approx) > k else -np.inf
-            short = rows[approx >= max(min_score - delta, kth - 2 * delta)]
+            approx, delta = self._int8_scores(rows, q)
+            lower = approx - delta
+            kth = float(np.partition(lower, len(lower) - k)[len(lower) - k]) if len(lower) > k else -np.inf
+            short = rows[approx + delta >= max(min_score, kth)]
             self._prefetch(short)
             scores = self._f32(short) @ q
             order = np.argsort(-scores, kind="stable")[:k]
             return [Hit(self._ids[short[i]], float(scores[i])) for i in order if scores[i] >= min_score]
+
+    def _int8_scores(self, rows: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The (ascending) rows' scores from the int8 copy, and bounds of their distance to the float32 scores."""
+        scale = self._scale.get_sorted(rows)[:, 0]
+        approx = np.empty(len(rows), np.float32)
+        for start in range(0, len(rows), SCORE_STEP):  # small temporaries: reused, not mapped afresh
+            part = rows[start:start + SCORE_STEP]
+            approx[start:start + len(part)] = self._int8.get_sorted(part).astype(np.float32) @ q
+        approx *= scale
+        # |x_i - scale c_i| <= scale / 2 for every component; the float32 sums (int8 and exact
+        # alike) add at most d 2**-24 of the sum of |terms| each
+        q1, d = float(np.abs(q).sum()), self.dimension
+        return approx, scale * (0.5 * q1 + 127 * d * 2.0 ** -22 * (q1 + np.sqrt(d) * float(np.linalg.norm(q))))
 
     def _prefetch(self, rows: np.ndarray) -> None:
         """Ask the kernel for the mapped rows' pages at once (their reads run in parallel instead of
@@ -289,40 +284,40 @@ class IVFIndex:
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: Path, collection_id: str) -> None:
-        """Header, PCA, the inverted file (faiss's format), ids, then the float32 rows from a page
+        """Header, rotation, the codes (faiss's format), ids, then the float32 rows from a page
         boundary; the index then maps its rows from the new file. Streamed: no copy of the codes."""
         faiss = _faiss()
 
         with self.lock:
             n = len(self._ids)
-            pca = np.concatenate([self._mean[None, :], self._basis.T]).astype(np.float32).tobytes()
+            rotation = self._rotation.tobytes()
             ids_blob = "\n".join(self._ids).encode()
-            size_crc = [0, zlib.crc32(pca)]
+            size_crc = [0, zlib.crc32(rotation)]
 
             def count(data: bytes) -> None:
                 size_crc[0] += len(data)
                 size_crc[1] = zlib.crc32(data, size_crc[1])
 
             writer = faiss.PyCallbackIOWriter(count)
-            faiss.write_index(self._ivf, writer)
+            faiss.write_index(self._pq, writer)
             del writer
-            ivf_bytes, meta_crc = size_crc[0], zlib.crc32(ids_blob, size_crc[1])
+            codes_bytes, meta_crc = size_crc[0], zlib.crc32(ids_blob, size_crc[1])
             rows_crc = 0
             for start in range(0, n, CHUNK):
                 rows_crc = zlib.crc32(self._f32(np.arange(start, min(n, start + CHUNK))).data, rows_crc)
             fields = {"collection": collection_id, "dimension": self.dimension, "count": n, "seq": self.seq,
-                      "candidates": self.candidates, "nlist": self.nlist, "nprobe": self.nprobe,
-                      "pca": len(pca), "ivf": ivf_bytes, "ids_bytes": len(ids_blob), "crc32": meta_crc,
+                      "candidates": self.candidates, "rotation": len(rotation), "codes": codes_bytes,
+                      "ids_bytes": len(ids_blob), "crc32": meta_crc,
                       "rows_crc32": rows_crc, "rows_at": 0}
-            head = 8 + 4 + len(json.dumps(fields)) + 32 + len(pca) + ivf_bytes + len(ids_blob)
+            head = 8 + 4 + len(json.dumps(fields)) + 32 + len(rotation) + codes_bytes + len(ids_blob)
             rows_at = -(-head // ALIGN) * ALIGN
             fields["rows_at"] = rows_at
             header = json.dumps(fields).encode()
 
             def write(fh: BinaryIO) -> None:
-                fh.write(IVF_MAGIC + struct.pack("<I", len(header)) + header + pca)
+                fh.write(FASTSCAN_MAGIC + struct.pack("<I", len(header)) + header + rotation)
                 w = faiss.PyCallbackIOWriter(fh.write)
-                faiss.write_index(self._ivf, w)
+                faiss.write_index(self._pq, w)
                 del w
                 fh.write(ids_blob)
                 fh.write(b"\0" * (rows_at - fh.tell()))
@@ -358,7 +353,8 @@ class IVFIndex:
             self._mapped.madvise(mmap.MADV_DONTNEED)
 
     @classmethod
-    def load(cls, path: Path, collection_id: str, dimension: int, *, max_count: int | None = None) -> IVFIndex | None:
+    def load(cls, path: Path, collection_id: str, dimension: int, *,
+             max_count: int | None = None) -> FastScanIndex | None:
         """The snapshot, or None when it is missing, damaged, implausible or of another collection."""
         try:
             with open(path, "rb") as fh:
@@ -368,63 +364,57 @@ class IVFIndex:
 
     @classmethod
     def _read(cls, fh: Any, path: Path, collection_id: str, dimension: int,
-              max_count: int | None) -> IVFIndex | None:
+              max_count: int | None) -> FastScanIndex | None:
         faiss = _faiss()
 
-        header = read_header(fh, IVF_MAGIC)
+        header = read_header(fh, FASTSCAN_MAGIC)
         if header.get("collection") != collection_id:
             return None
         if check_field(header, "dimension", 1, MAX_DIMENSION) != dimension:
             return None
         here, left = fh.tell(), remaining_bytes(fh)
-        pca_bytes = (cls.CODE_DIM + 1) * dimension * 4
-        check_field(header, "pca", pca_bytes, pca_bytes)
+        rot_bytes = dimension * dimension * 4
+        check_field(header, "rotation", rot_bytes, rot_bytes)
         n = check_field(header, "count", 0, min(left // (4 * dimension), max_count if max_count is not None else left))
         rows_at = check_field(header, "rows_at", here, here + left - n * dimension * 4)
-        ivf_bytes = check_field(header, "ivf", 0, rows_at - here - pca_bytes)
-        ids_bytes = check_field(header, "ids_bytes", 0, rows_at - here - pca_bytes - ivf_bytes)
-        nlist = check_field(header, "nlist", 1, 1 << 20)
+        codes_bytes = check_field(header, "codes", 0, rows_at - here - rot_bytes)
+        ids_bytes = check_field(header, "ids_bytes", 0, rows_at - here - rot_bytes - codes_bytes)
         f = {key: check_field(header, key, lo, hi) for key, lo, hi in (
-            ("seq", 0, 1 << 62), ("candidates", 1, 1 << 20), ("nprobe", 1, 1 << 20),
-            ("crc32", 0, 0xFFFFFFFF), ("rows_crc32", 0, 0xFFFFFFFF))}
-        pca = fh.read(pca_bytes)
-        crc, budget = [zlib.crc32(pca), ivf_bytes], ivf_bytes
+            ("seq", 0, 1 << 62), ("candidates", 1, 1 << 20), ("crc32", 0, 0xFFFFFFFF),
+            ("rows_crc32", 0, 0xFFFFFFFF))}
+        rotation = fh.read(rot_bytes)
+        crc = [zlib.crc32(rotation), codes_bytes]
 
-        def read(size: int) -> bytes:  # faiss reads the inverted file through this, never past it
+        def read(size: int) -> bytes:  # faiss reads the codes through this, never past them
             data: bytes = fh.read(min(size, crc[1]))
             crc[0], crc[1] = zlib.crc32(data, crc[0]), crc[1] - len(data)
             return data
 
         reader = faiss.PyCallbackIOReader(read)
-        ivf_index = faiss.read_index(reader)
+        pq = faiss.read_index(reader)
         del reader
-        if crc[1] != 0 or fh.tell() != here + pca_bytes + budget:
+        if crc[1] != 0 or fh.tell() != here + rot_bytes + codes_bytes:
             return None
         ids_blob = fh.read(ids_bytes)
         if fh.read(rows_at - fh.tell()).strip(b"\0"):  # the padding before the rows is zeros
             return None
-        if len(pca) != pca_bytes or len(ids_blob) != ids_bytes or zlib.crc32(ids_blob, crc[0]) != f["crc32"]:
+        if len(rotation) != rot_bytes or len(ids_blob) != ids_bytes or zlib.crc32(ids_blob, crc[0]) != f["crc32"]:
             return None
         ids = ids_blob.decode().split("\n") if n else []
         del ids_blob
-        if len(ids) != n or not isinstance(ivf_index, faiss.IndexIVFScalarQuantizer) or ivf_index.ntotal != n \
-                or ivf_index.d != cls.CODE_DIM or ivf_index.nlist != nlist:
+        if len(ids) != n or not isinstance(pq, faiss.IndexPQFastScan) or pq.ntotal != n or pq.d != dimension \
+                or pq.pq.M != sub_quantizers(dimension) or pq.pq.nbits != 4 \
+                or pq.metric_type != faiss.METRIC_INNER_PRODUCT \
+                or pq.codes.size() != -(-n // BLOCK) * pq.get_CodePacker().block_size:
             return None
-        index = cls(dimension, candidates=f["candidates"], nlist=nlist, nprobe=f["nprobe"])
-        index._ivf, index._quantizer = ivf_index, faiss.downcast_index(ivf_index.quantizer)
-        projection = np.frombuffer(pca, np.float32).reshape(cls.CODE_DIM + 1, dimension)
-        index._mean, index._basis = projection[0].copy(), np.ascontiguousarray(projection[1:].T)
+        index = cls(dimension, candidates=f["candidates"])
+        index._pq = pq
+        index._rotation = np.frombuffer(rotation, np.float32).reshape(dimension, dimension).copy()
         index._ids, index._row, index.seq = ids, {face: i for i, face in enumerate(ids)}, f["seq"]
-        lists = np.full(n, -1, np.int32)
-        for lst in range(nlist):
-            lids, _ = index._entries(lst)
-            if len(lids) and (lids.min() < 0 or lids.max() >= n):
-                return None
-            lists[lids] = lst
-        if n and lists.min() < 0:
+        if len(index._row) != n:
             return None
         # the float32 rows: read (not mapped: the page cache holds them, not this process), checked,
-        # and their float16 copy derived, in one pass
+        # and their int8 copy derived, in one pass
         fh.seek(rows_at)
         rows_crc, buf = 0, np.empty((CHUNK, dimension), np.float32)
         for start in range(0, n, CHUNK):
@@ -432,10 +422,8 @@ class IVFIndex:
             if fh.readinto(part.data.cast("B")) != part.nbytes:
                 return None
             rows_crc = zlib.crc32(part.data, rows_crc)
-            index._half.append(half(part))
-            index._max_norm = max(index._max_norm, max_norm(part))
+            index._append_int8(part)
         if rows_crc != f["rows_crc32"]:
             return None
-        index._list.append(lists)
         index._map(path, rows_at, n)
         return index

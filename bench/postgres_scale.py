@@ -108,9 +108,8 @@ def build_indexes(conns: list[Any], dimension: int) -> float:
     return time.perf_counter() - t
 
 
-def measure(name: str, c: Collections, store: Store, ids: list[str], probes: np.ndarray, want: list[list[str]],
-            min_score: float, build_s: float, load_s: float, size: Callable[[], int]) -> list[object]:
-    idx = c.index("big")
+def searches(idx: Any, probes: np.ndarray, want: list[list[str]], min_score: float) -> tuple[list[float], int]:
+    """Latencies (ms) and how many result sets equal exact search's."""
     idx.search(probes[0], k=K, min_score=min_score)  # warm
     lat, same = [], 0
     for q, w in zip(probes, want):
@@ -118,6 +117,24 @@ def measure(name: str, c: Collections, store: Store, ids: list[str], probes: np.
         got = idx.search(q, k=K, min_score=min_score)
         lat.append((time.perf_counter() - t) * 1000)
         same += [h.face_id for h in got] == w
+    return lat, same
+
+
+def measure(name: str, c: Collections, store: Store, ids: list[str], probes: np.ndarray, want: list[list[str]],
+            min_score: float, build_s: float, load_s: float, size: Callable[[], int],
+            more: list[int] | None = None, extra: list[list[object]] | None = None) -> list[object]:
+    """The backend's row; ``more``: candidate counts also searched with (rows into ``extra``)."""
+    idx = c.index("big")
+    lat, same = searches(idx, probes, want, min_score)
+    default = idx.candidates
+    for n in more or []:
+        idx.candidates = n
+        more_lat, more_same = searches(idx, probes, want, min_score)
+        assert extra is not None
+        extra.append([name, f"candidates {n}", f"{np.percentile(more_lat, 50):.1f}",
+                      f"{np.percentile(more_lat, 99):.1f}", f"{more_same}/{len(probes)}"])
+        print(extra[-1], flush=True)
+    idx.candidates = default
     per_face = size() / len(ids)
     print([name, "search p50/p99 ms", f"{np.percentile(lat, 50):.1f}", f"{np.percentile(lat, 99):.1f}",
            f"{same}/{len(probes)}", f"{per_face:,.0f} B/face"], flush=True)  # before the (long) erasure
@@ -133,14 +150,64 @@ def measure(name: str, c: Collections, store: Store, ids: list[str], probes: np.
     return row
 
 
+def recovery(srv: Any, url: str, gallery: np.ndarray, probe: np.ndarray, min_score: float,
+             collections: Callable[[Store, str], Collections]) -> tuple[float, int, int]:
+    """SIGKILL of the server while faces are added (500 a transaction, 5 s after the first), then start
+    it again at once: seconds until a search of the collection answers (the killed server's backends
+    exiting, crash recovery, connecting, the search), faces whose add returned, faces of that run present after (acknowledged ones must be)."""
+    import threading
+
+    from clearsight.storage.postgres import PgDatabase, PostgresStore
+
+    store = PostgresStore(PgDatabase(url))
+    new = [str(uuid.UUID(int=(1 << 100) + i)) for i in range(100_000)]
+    acked = 0
+
+    def writer() -> None:
+        nonlocal acked
+        try:
+            for start in range(0, len(new), 500):
+                store.add_faces("big", [NewFace(new[i], "img", None, BOX, 99.0, gallery[i % len(gallery)])
+                                        for i in range(start, start + 500)])
+                acked += 500
+        except Exception:  # the server is gone
+            pass
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(5)
+    srv.kill()
+    thread.join()
+    t = time.perf_counter()
+    for _ in range(300):  # its backends exit once they see the postmaster gone: until then start fails
+        try:
+            srv.start()
+            break
+        except RuntimeError:
+            time.sleep(0.2)
+    fresh = PostgresStore(PgDatabase(url))
+    c = collections(fresh, "recovered")
+    c.index("big").search(probe, k=K, min_score=min_score)
+    rec_s = time.perf_counter() - t
+    present = int(fresh.database.read("SELECT count(*) FROM faces WHERE collection_id = 'big' AND face_id = ANY(%s)",
+                                      (new,))[0][0])
+    assert present >= acked, (present, acked)
+    c.close()
+    fresh.database.close_all()
+    return rec_s, acked, present
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--faces", type=int, default=200_000)
     ap.add_argument("--probes", type=int, default=200)
     ap.add_argument("--skip", default="", help="comma-separated: sqlite, single, shards")
+    ap.add_argument("--candidates", default="", help="comma-separated candidate counts also searched with")
     ap.add_argument("--embeddings", type=Path, default=ROOT / "out", help="folder of the lfw_all_<model>_*.npz")
     args = ap.parse_args()
-    skip = set(args.skip.split(","))
+    skip = set(args.skip.split(",")) - {""}
+    more = [int(x) for x in args.candidates.split(",") if x]
+    extra: list[list[object]] = []
 
     from tests.pg import PgServer, binaries, free_port
 
@@ -196,16 +263,22 @@ def main() -> None:
         servers = [PgServer(bin_dir, port=free_port()) for _ in range(3)]
         try:
             if "single" not in skip:
-                one = PostgresStore(PgDatabase(servers[0].database()))
+                one_url = servers[0].database()
+                one = PostgresStore(PgDatabase(one_url))
                 c = collections(one, "single")
                 c.create_collection(collection_id="big")
                 one.database.connection.execute("DROP INDEX faces_p1_hnsw")
                 load_s = copy_rows(one, ids, gallery)
                 build_s = build_indexes([one.database.connection], d)
                 rows.append(measure("PostgreSQL, 1 server", c, one, ids, probes, want, min_score, build_s, load_s,
-                                    lambda: int(one.database.read("SELECT pg_total_relation_size('faces_p1')")[0][0])))
+                                    lambda: int(one.database.read("SELECT pg_total_relation_size('faces_p1')")[0][0]),
+                                    more, extra))
                 c.close()
                 one.database.close_all()
+                rec_s, acked, present = recovery(servers[0], one_url, gallery, probes[0], min_score, collections)
+                extra.append(["PostgreSQL, 1 server", "kill -9 during adds, restart: first search answered after",
+                              f"{rec_s:.1f} s", f"{acked:,} faces acknowledged", f"{present:,} present"])
+                print(extra[-1], flush=True)
             if "shards" not in skip:
                 import psycopg
 
@@ -242,7 +315,19 @@ def main() -> None:
             + table(["backend", "faces", "search p50 ms", "search p99 ms", "result set = exact at 99", "load s",
                      "index build s", "bytes/face on disk", "erase s (10 faces)"], rows))
     print(text)
-    write_section("postgres_scale", text)
+    if not skip:
+        write_section("postgres_scale", text)
+    if extra:
+        more_text = (f"## PostgreSQL at scale: more candidates, and recovery after kill -9\n\nMachine: {machine()}. "
+                     f"Script: `bench/postgres_scale.py --faces {args.faces} --skip {args.skip or '-'} --candidates "
+                     f"{args.candidates or '-'}`: the same {len(ids):,} faces and {len(probes)} probes ({matches} "
+                     "true matches at Similarity 99), searched again with more HNSW candidates (LIMIT; ef_search "
+                     "stays at most 1000, iterative scans go on); then faces are added in transactions of 500, the "
+                     "server gets SIGKILL 5 s in, and is started again.\n\n"
+                     + table(["backend", "what", "p50 ms / recovery", "p99 ms / acknowledged",
+                              "result set = exact at 99 / present"], extra))
+        print(more_text)
+        write_section("postgres_candidates", more_text)
 
 
 if __name__ == "__main__":

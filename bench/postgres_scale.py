@@ -154,7 +154,8 @@ def recovery(srv: Any, url: str, gallery: np.ndarray, probe: np.ndarray, min_sco
              collections: Callable[[Store, str], Collections]) -> tuple[float, int, int]:
     """SIGKILL of the server while faces are added (500 a transaction, 5 s after the first), then start
     it again at once: seconds until a search of the collection answers (the killed server's backends
-    exiting, crash recovery, connecting, the search), faces whose add returned, faces of that run present after (acknowledged ones must be)."""
+    exiting, crash recovery, connecting, the search), faces whose add returned, faces of that run
+    present after (acknowledged ones must be)."""
     import threading
 
     from clearsight.storage.postgres import PgDatabase, PostgresStore

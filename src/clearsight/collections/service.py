@@ -88,7 +88,7 @@ class Collections(SearchOps):
         self.paginator = params.Paginator(self._secret())
         self._indexes: dict[str, VectorIndex] = {}
         self.ann_threshold = int(settings.ann_threshold)
-        self.ivf_threshold = int(settings.ivf_threshold)  # from here FastScanIndex: float16 ranking, rows on disk
+        self.ivf_threshold = int(settings.ivf_threshold)  # from here FastScanIndex: int8 ranking, rows on disk
         self.ann_candidates = int(settings.ann_candidates)
         self.erase_after = float(settings.erase_after)
         self._lock = threading.RLock()  # guards _indexes and orders write + index update (all mutations)

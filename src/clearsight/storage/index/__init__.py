@@ -1,7 +1,7 @@
 """Vector indexes: derived from the store's change log, persisted beside it as snapshots, caught
 up or rebuilt at start. :class:`ExactIndex` while exact search is fast enough, :class:`ScanIndex`
 (a compressed scan with exact re-scoring) above ``ann_threshold`` faces, :class:`FastScanIndex` (4-bit
-codes scanned with SIMD, float16 ranking, float32 rows mapped from the snapshot) above ``ivf_threshold``."""
+codes scanned with SIMD, int8 ranking, float32 rows mapped from the snapshot) above ``ivf_threshold``."""
 
 from __future__ import annotations
 

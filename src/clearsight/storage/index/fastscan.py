@@ -207,19 +207,20 @@ class FastScanIndex:
 
     def remove(self, ids: list[str]) -> None:
         with self.lock:
+            packer = self._pq.get_CodePacker()  # one for the batch
             for face_id in ids:
                 row = self._row.pop(face_id, None)
                 if row is not None:
-                    self._remove_row(row)
+                    self._remove_row(row, packer)
 
-    def _remove_row(self, row: int) -> None:
+    def _remove_row(self, row: int, packer: Any) -> None:
         faiss = _faiss()
 
         last = len(self._ids) - 1
-        packer = self._pq.get_CodePacker()
         blocks = faiss.swig_ptr(self.packed_codes())
+        code = np.zeros(packer.code_size, np.uint8)
         if row != last:  # the last face moves into the row: its code into the row's slot
-            code = self.code(last)
+            packer.unpack_1_c(blocks, last, faiss.swig_ptr(code))
             packer.pack_1_c(faiss.swig_ptr(code), row, blocks)
             moved = self._ids[last]
             self._ids[row] = moved
@@ -227,7 +228,8 @@ class FastScanIndex:
             self._int8.set(row, self._int8.row(last))
             self._scale.set(row, self._scale.row(last))
             self._set_f32(row, self._f32(np.array([last]))[0])
-        packer.pack_1_c(faiss.swig_ptr(np.zeros(packer.code_size, np.uint8)), last, blocks)  # erase, not forget
+        code[:] = 0
+        packer.pack_1_c(faiss.swig_ptr(code), last, blocks)  # erase, do not just forget
         self._ids.pop()
         self._int8.pop()
         self._scale.pop()
